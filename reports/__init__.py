@@ -1,0 +1,1 @@
+"""Reports rebuilt from MLflow runs alone (`ssmoe report`)."""

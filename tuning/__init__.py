@@ -1,0 +1,1 @@
+"""Optuna studies over K, segmenter and learning rate (`ssmoe tune`)."""
