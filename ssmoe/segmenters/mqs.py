@@ -26,6 +26,7 @@ among those (see `segmentation.py`).
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -83,18 +84,58 @@ def histogram_cost(x_sorted: FloatArray) -> CostFn:
     eps = 1e-12 * float(x_sorted[-1] - x_sorted[0]) + 1e-300
 
     def cost(s: IntArray, c: IntArray) -> FloatArray:
-        m = (c - s).astype(np.float64)
+        m = np.maximum(c - s, 1).astype(np.float64)  # s == c only in masked-out cells
         return m * np.log(np.maximum(x_sorted[c] - x_sorted[s], eps) / m)
 
     return cost
 
 
+@dataclass
+class Histogram:
+    """MQS density histogram of sorted log-scores x: block j holds x[edges[j]] .. x[edges[j+1]]."""
+
+    edges: IntArray  # (S+1,) ranks into x
+    log_density: FloatArray  # (S,) log(points per log-unit)
+    q: float
+
+
+def mqs_histogram(cons: Constraints, x_sorted: FloatArray, q: float) -> Histogram:
+    """Minimal-block MQS segmentation of the spacings of x at q, best fit by likelihood."""
+    seg = constrained_segmentation(cons, q, histogram_cost(x_sorted))
+    edges = seg.boundaries
+    width = np.maximum(np.diff(x_sorted[edges]), 1e-300)
+    return Histogram(edges, np.log(np.diff(edges) / width), float(q))
+
+
+def peaks(log_density: FloatArray) -> IntArray:
+    """Indices of the modes: blocks denser than both neighbours (the ends count as -inf)."""
+    g = np.asarray(log_density)
+    left = np.r_[-np.inf, g[:-1]]
+    right = np.r_[g[1:], -np.inf]
+    return np.flatnonzero((g > left) & (g > right))
+
+
+def valleys(log_density: FloatArray, k: int) -> IntArray:
+    """Blocks of least density between consecutive modes, after merging the shallowest valleys
+    (depth = lower neighbouring peak minus valley, in log density) until <= k modes remain."""
+    g = np.asarray(log_density)
+    top = list(peaks(g))
+    low = [i + int(np.argmin(g[i:j])) for i, j in zip(top[:-1], top[1:], strict=True)]
+    while len(top) > k:
+        depth = [min(g[top[i]], g[top[i + 1]]) - g[v] for i, v in enumerate(low)]
+        i = int(np.argmin(depth))
+        keep = top[i] if g[top[i]] >= g[top[i + 1]] else top[i + 1]
+        top[i : i + 2] = [keep]
+        del low[i]
+    return np.array(low, dtype=np.int64)
+
+
 class MQSSegmenter(Segmenter):
-    """K classes from MQS on the spacings of the sorted log-scores (see module docstring).
+    """K classes from the modes of the MQS density histogram of log-scores (module docstring).
 
     Args:
         k, seed: see `Segmenter`; seed drives the subsample.
-        alpha: level at which the supported number of levels is reported (0.05).
+        alpha: level at which the supported numbers of levels and modes are reported (0.05).
         beta: quantile level of the spacings (0.5: median).
         max_n: subsample size for large inputs (20000; None = never subsample).
         density: interval-system grid density (starts every l // density).
@@ -153,53 +194,76 @@ class MQSSegmenter(Segmenter):
             rng = np.random.default_rng(self.seed)
             x = x[rng.choice(n, self.max_n, replace=False)]
         x = np.sort(x)
-        spacings = np.diff(x)
-        m = len(spacings)
-        system = IntervalSystem(m, self.density)
+        m = len(x) - 1
         null = null_distribution(
             m, self.beta, self.density, self.nsim, self.null_seed, self.cache_dir
         )
-        cons = Constraints(spacings, self.beta, system)
+        cons = Constraints(np.diff(x), self.beta, IntervalSystem(m, self.density))
         q_alpha = critical_value(null, self.alpha)
-        n_levels = cons.at(q_alpha).min_segments()
-        q_k, s_k = self._search_q(cons, q_alpha, n_levels)
-        seg = constrained_segmentation(cons, q_k, histogram_cost(x), n_segments=self.k)
+        at_alpha = mqs_histogram(cons, x, q_alpha)
+        hist = self._search_q(cons, x, at_alpha)
+        low = valleys(hist.log_density, self.k)
+        # threshold at the centre (in log units) of each valley block
+        thr = 0.5 * (x[hist.edges[low]] + x[hist.edges[low + 1]])
+        thr, n_fallback = _fill_by_splitting(x, hist.edges, np.sort(thr), self.k)
         self._extras = {
-            "sequence": "spacings of the sorted log-scores (constant-density blocks)",
+            "sequence": "spacings of the sorted log-scores (MQS density histogram)",
             "subsample_size": len(x),
-            "n_levels_at_alpha": n_levels,
             "alpha": self.alpha,
             "q_alpha": q_alpha,
-            "q_used": q_k,
-            "alpha_used": tail_probability(null, q_k),
-            "min_segments_at_q_used": s_k,
-            "boundary_ranks": [int(b) for b in seg.change_points],
+            "n_levels_at_alpha": len(at_alpha.log_density),
+            "n_modes_at_alpha": len(peaks(at_alpha.log_density)),
+            "q_used": hist.q,
+            "alpha_used": tail_probability(null, hist.q),
+            "n_levels_at_q_used": len(hist.log_density),
+            "n_modes_at_q_used": len(peaks(hist.log_density)),
+            "fallback_splits": n_fallback,
+            "histogram_edges": [float(np.exp(v)) for v in x[hist.edges]],
+            "histogram_log_density": [float(v) for v in hist.log_density],
         }
-        return x[seg.change_points]
+        return thr
 
-    def _search_q(self, cons: Constraints, q_alpha: float, s_alpha: int) -> tuple[float, int]:
-        """Smallest q (to 1e-4) whose minimal number of segments is <= k, and that number."""
+    def _search_q(self, cons: Constraints, x: FloatArray, at_alpha: Histogram) -> Histogram:
+        """Histogram at the largest q (to ~1e-2) with >= k modes; at the tightest q if none."""
         k = self.k
 
-        def count(q: float) -> int:
-            return cons.at(q).min_segments()
+        def hist(q: float) -> Histogram:
+            return mqs_histogram(cons, x, q)
 
-        if s_alpha <= k:
-            hi, s_hi = q_alpha, s_alpha
-            lo = q_alpha - 1.0
-            while (s_lo := count(lo)) <= k and lo > Q_FLOOR:
-                hi, s_hi, lo = lo, s_lo, max(Q_FLOOR, lo - 2.0 * (hi - lo))
-            if s_lo <= k:  # even the tightest constraint allows <= k segments
-                return lo, s_lo
-        else:
-            lo, hi = q_alpha, q_alpha + 1.0
-            while (s_hi := count(hi)) > k:
-                lo, hi = hi, hi + 2.0 * (hi - lo)
-        while hi - lo > 1e-4:
-            mid = 0.5 * (lo + hi)
-            s_mid = count(mid)
-            if s_mid <= k:
-                hi, s_hi = mid, s_mid
-            else:
-                lo = mid
-        return hi, s_hi
+        def ok(h: Histogram) -> bool:
+            return len(peaks(h.log_density)) >= k
+
+        if ok(at_alpha):  # walk up (looser) until fewer than k modes
+            good, step = at_alpha, 1.0
+            while ok(bad := hist(good.q + step)):
+                good, step = bad, 2.0 * step
+        else:  # walk down (tighter) until k modes, or the floor
+            bad, step = at_alpha, 0.5
+            while not ok(good := hist(max(Q_FLOOR, bad.q - step))):
+                if good.q <= Q_FLOOR:
+                    return good
+                bad, step = good, 2.0 * step
+        while bad.q - good.q > 1e-2:
+            mid = hist(0.5 * (good.q + bad.q))
+            good, bad = (mid, bad) if ok(mid) else (good, mid)
+        return good
+
+
+def _fill_by_splitting(
+    x: FloatArray, edges: IntArray, thr: FloatArray, k: int
+) -> tuple[FloatArray, int]:
+    """Fallback when the histogram has fewer than k modes even at the tightest q: split the most
+    populous class at its histogram edge nearest to its median rank (or at the median)."""
+    thr = list(thr)
+    added = 0
+    while len(thr) < k - 1:
+        cuts = np.searchsorted(x, thr, side="left")
+        bounds = np.r_[0, cuts, len(x)]
+        j = int(np.argmax(np.diff(bounds)))
+        a, b = bounds[j], bounds[j + 1]
+        inner = edges[(edges > a) & (edges < b)]
+        mid = (a + b) // 2
+        cut = int(inner[np.argmin(np.abs(inner - mid))]) if len(inner) else mid
+        thr = sorted([*thr, 0.5 * (x[cut - 1] + x[cut])])
+        added += 1
+    return np.asarray(thr), added

@@ -262,7 +262,7 @@ def rank_cost(y: FloatArray) -> CostFn:
     c2 = np.concatenate([[0.0], np.cumsum(ranks**2)])
 
     def cost(s: IntArray, c: IntArray) -> FloatArray:
-        m = c - s
+        m = np.maximum(c - s, 1)  # s == c only in masked-out cells
         return (c2[c] - c2[s]) - (c1[c] - c1[s]) ** 2 / m
 
     return cost
