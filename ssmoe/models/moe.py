@@ -39,12 +39,17 @@ class UNetSR(nn.Module):
         return self.decoder(*self.encoder(x))
 
 
-def _route(
+def decode_routed(
     encoder: Encoder, experts: nn.ModuleList, x: torch.Tensor, labels: torch.Tensor
 ) -> torch.Tensor:
     """Decode each patch with the expert its label names (one batched call per expert)."""
-    skip, bottom = encoder(x)
-    out = x.new_empty((x.shape[0], 1, 16, 16, 16))
+    return _decode(experts, *encoder(x), labels)
+
+
+def _decode(
+    experts: nn.ModuleList, skip: torch.Tensor, bottom: torch.Tensor, labels: torch.Tensor
+) -> torch.Tensor:
+    out = skip.new_empty((skip.shape[0], 1, 16, 16, 16))
     for k, expert in enumerate(experts):
         idx = (labels == k).nonzero(as_tuple=True)[0]
         if idx.numel():
@@ -56,7 +61,11 @@ class SSMoE(nn.Module):
     """Self-supervised mixture of experts: frozen encoder, gater, K expert decoders."""
 
     def __init__(
-        self, config: UNetConfig, encoder: Encoder, gater: Gater, acq_norm: AcquisitionNorm,
+        self,
+        config: UNetConfig,
+        encoder: Encoder,
+        gater: Gater,
+        acq_norm: AcquisitionNorm,
         experts: list[Decoder],
     ) -> None:
         super().__init__()
@@ -80,16 +89,29 @@ class SSMoE(nn.Module):
         """Predicted pseudo error class per patch, (B,) int64."""
         return self.gate_logits(x, acq).argmax(dim=1)
 
+    def forward_with_routes(
+        self, x: torch.Tensor, acq: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(HR patches, expert per patch), running the shared encoder once."""
+        skip, bottom = self.encoder(x)
+        routes = self.gater(global_average_pool(bottom), self.acq_norm(acq)).argmax(dim=1)
+        return _decode(self.experts, skip, bottom, routes), routes
+
     def forward(self, x: torch.Tensor, acq: torch.Tensor) -> torch.Tensor:
-        return _route(self.encoder, self.experts, x, self.route(x, acq))
+        return self.forward_with_routes(x, acq)[0]
 
 
 class HardMoE(nn.Module):
     """Hard MoE baseline: K-means clusters of the baseline's E^O features, one expert each."""
 
     def __init__(
-        self, config: UNetConfig, encoder: Encoder, centroids: torch.Tensor,
-        feature_mean: torch.Tensor, feature_std: torch.Tensor, experts: list[Decoder],
+        self,
+        config: UNetConfig,
+        encoder: Encoder,
+        centroids: torch.Tensor,
+        feature_mean: torch.Tensor,
+        feature_std: torch.Tensor,
+        experts: list[Decoder],
     ) -> None:
         super().__init__()
         self.config = config
@@ -104,13 +126,23 @@ class HardMoE(nn.Module):
     def k(self) -> int:
         return len(self.experts)
 
-    def route(self, x: torch.Tensor, acq: torch.Tensor | None = None) -> torch.Tensor:
-        """Nearest centroid of the standardised features, (B,) int64."""
-        f = (global_average_pool(self.encoder(x)[1]) - self.feature_mean) / self.feature_std
+    def _nearest(self, bottom: torch.Tensor) -> torch.Tensor:
+        f = (global_average_pool(bottom) - self.feature_mean) / self.feature_std
         return torch.cdist(f, self.centroids).argmin(dim=1)
 
+    def route(self, x: torch.Tensor, acq: torch.Tensor | None = None) -> torch.Tensor:
+        """Nearest centroid of the standardised features, (B,) int64."""
+        return self._nearest(self.encoder(x)[1])
+
+    def forward_with_routes(
+        self, x: torch.Tensor, acq: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        skip, bottom = self.encoder(x)
+        routes = self._nearest(bottom)
+        return _decode(self.experts, skip, bottom, routes), routes
+
     def forward(self, x: torch.Tensor, acq: torch.Tensor | None = None) -> torch.Tensor:
-        return _route(self.encoder, self.experts, x, self.route(x))
+        return self.forward_with_routes(x, acq)[0]
 
 
 def expert_from(decoder: Decoder) -> Decoder:

@@ -24,7 +24,9 @@ from torch import nn
 from ssmoe.typing import Task
 
 # Per task: first pooling, stride of the skip path's transposed conv, stride of the SR step.
-_TASK_STRIDES: dict[str, tuple[tuple[int, int, int], tuple[int, int, int], tuple[int, int, int]]] = {
+_TASK_STRIDES: dict[
+    str, tuple[tuple[int, int, int], tuple[int, int, int], tuple[int, int, int]]
+] = {
     "iso": ((2, 2, 2), (1, 1, 1), (2, 2, 2)),
     "aniso": ((2, 2, 1), (1, 1, 2), (1, 1, 1)),
 }

@@ -65,7 +65,10 @@ def log_model(model: torch.nn.Module, name: str = "model") -> str:
         model,
         name=name,
         serialization_format="pickle",
-        pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", f"ssmoe=={ssmoe.__version__}"],
+        pip_requirements=[
+            f"torch=={torch.__version__.split('+')[0]}",
+            f"ssmoe=={ssmoe.__version__}",
+        ],
     )
     return f"runs:/{run.info.run_id}/{name}"
 

@@ -27,6 +27,9 @@ from mlflow.tracking import MlflowClient
 
 log = logging.getLogger(__name__)
 
+# Artifact download bars would flood the logs of every step; our own progress says enough.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
 DEFAULT_EXPERIMENT = "ssmoe"
 TAG_STEP = "ssmoe.step"
 TAG_ROOT = "ssmoe.root_run"
@@ -49,8 +52,6 @@ def _artifact_root(uri: str) -> str | None:
 
 def setup(experiment: str = DEFAULT_EXPERIMENT) -> str:
     """Point mlflow at the store and return the experiment id (created if missing, race-safe)."""
-    # Artifact download bars would flood logs of every step; our own progress says enough.
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     uri = tracking_uri()
     mlflow.set_tracking_uri(uri)
     client = MlflowClient()

@@ -140,7 +140,10 @@ def train(
         metrics["seconds"] = time.perf_counter() - start
         history.append(metrics)
         log.info(
-            "%s epoch %d/%d: %s", desc, epoch + 1, config.epochs,
+            "%s epoch %d/%d: %s",
+            desc,
+            epoch + 1,
+            config.epochs,
             ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()),
         )
         if on_epoch is not None:

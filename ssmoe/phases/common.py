@@ -1,0 +1,101 @@
+"""What every phase shares: folds, pair tensors, lineage look-ups, per-epoch logging."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import mlflow
+import pandas as pd
+import torch
+
+from ssmoe.data.patches import PatchIndex, PatchPairs, extract_pairs
+from ssmoe.data.reader import MudiDataset, open_dataset
+from ssmoe.tracking.runs import require_step
+
+EpochHook = Callable[[str, int, dict[str, float]], None]
+"""Called as hook(step, epoch, metrics) after every epoch of every phase (the tuner's pruner)."""
+
+
+def split_subjects(
+    dataset: MudiDataset, test_subject: str | None, exclude: tuple[str, ...] = ()
+) -> tuple[list[str], str]:
+    """Leave-one-subject-out: (training subjects, held-out subject). Default: the last subject.
+
+    ``exclude`` names subjects used neither for training nor testing (the tuner hides the
+    fold's test subject this way and holds out a validation subject instead).
+    """
+    subjects = list(dataset.subjects)
+    for name in (test_subject, *exclude):
+        if name and name not in subjects:
+            raise ValueError(f"subject {name!r} is not in {dataset.root} (subjects: {subjects})")
+    test = test_subject or [s for s in subjects if s not in exclude][-1]
+    train = [s for s in subjects if s != test and s not in exclude]
+    if not train:
+        raise ValueError(
+            f"{dataset.root}: no training subject left (subjects {subjects}, "
+            f"test {test!r}, excluded {list(exclude)})"
+        )
+    return train, test
+
+
+def pair_tensors(pairs: PatchPairs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(x LR, y HR, acq) tensors of a pair set, sample axis first."""
+    return (torch.from_numpy(pairs.lr), torch.from_numpy(pairs.hr), torch.from_numpy(pairs.acq))
+
+
+@dataclass
+class Phase1Lineage:
+    """What downstream phases read from a phase-1 run: the data, the fold, the pair table."""
+
+    run_id: str
+    data_dir: str
+    task: str
+    test_subject: str
+    width: int
+    scores: pd.DataFrame  # subject, volume, x, y, z, b, TI, TE, score, is_val
+
+    @property
+    def model_uri(self) -> str:
+        return f"runs:/{self.run_id}/model"
+
+    def dataset(self) -> MudiDataset:
+        return open_dataset(self.data_dir)
+
+    def pairs(self, rows: pd.DataFrame) -> PatchPairs:
+        """Re-extract exactly the pairs listed in ``rows`` (a slice of the score table)."""
+        index = PatchIndex.from_frame(rows[["subject", "volume", "x", "y", "z"]])
+        return extract_pairs(self.dataset(), index, self.task)
+
+
+def phase1_lineage(run_id: str) -> Phase1Lineage:
+    from ssmoe.tracking.artifacts import load_frame
+
+    run = require_step(run_id, "phase1")
+    p = run.data.params
+    return Phase1Lineage(
+        run_id=run_id,
+        data_dir=p["data_dir"],
+        task=p["task"],
+        test_subject=p["test_subject"],
+        width=int(p["width"]),
+        scores=load_frame(run_id, "scores/patch_scores.csv"),
+    )
+
+
+def epoch_logger(
+    step: str, hook: EpochHook | None, prefix: str = ""
+) -> Callable[[int, dict], None]:
+    """Per-epoch callback: log metrics to the active MLflow run, then call the tuner's hook."""
+
+    def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
+        mlflow.log_metrics({f"{prefix}{k}": v for k, v in metrics.items()}, step=epoch)
+        if hook is not None:
+            hook(step, epoch, metrics)
+
+    return on_epoch
+
+
+def seeded(seed: int) -> None:
+    """Seed torch's weight initialisation and dropout (data sampling takes explicit seeds)."""
+    torch.manual_seed(seed)

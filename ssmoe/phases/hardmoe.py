@@ -1,0 +1,97 @@
+"""Hard MoE baseline after Gross et al. (CVPR 2017): K-means clusters of the generalist's
+(phase-1 baseline's) E^O features, one expert decoder per cluster, nearest-centroid assignment.
+
+Same backbone, same frozen encoder, same expert initialisation and budget as SS-MoE's phase
+three: the only difference is the routing (feature clusters instead of predicted error classes).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+
+import mlflow
+import numpy as np
+import torch
+from sklearn.cluster import KMeans
+
+from ssmoe.models.moe import HardMoE, freeze
+from ssmoe.models.unet import count_weights
+from ssmoe.phases.common import EpochHook, epoch_logger, pair_tensors, phase1_lineage, seeded
+from ssmoe.phases.experts import train_experts
+from ssmoe.phases.phase3 import expert_rows
+from ssmoe.tracking.artifacts import load_model, log_model
+from ssmoe.tracking.runs import step_run
+from ssmoe.training.loop import TrainConfig, pick_device, predict_batches
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class HardMoEConfig:
+    phase1_run: str
+    k: int = 4
+    n_pairs: int = 6000
+    epochs: int = 3
+    batch_size: int = 64
+    lr: float = 1e-3
+    decay: float = 1e-6
+    seed: int = 0
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.k < 2:
+            raise ValueError(f"k must be >= 2, got {self.k!r}")
+
+
+def run_hardmoe(
+    config: HardMoEConfig,
+    *,
+    parent_run_id: str | None = None,
+    experiment: str = "ssmoe",
+    epoch_hook: EpochHook | None = None,
+) -> str:
+    lineage = phase1_lineage(config.phase1_run)
+    params = {
+        **asdict(config),
+        "task": lineage.task,
+        "test_subject": lineage.test_subject,
+        "data_dir": lineage.data_dir,
+    }
+    with step_run(
+        "hardmoe", params=params, experiment=experiment, parent_run_id=parent_run_id
+    ) as run:
+        seeded(config.seed)
+        device = pick_device(config.device)
+        baseline = freeze(load_model(lineage.model_uri)).to(device)
+        rows = expert_rows(lineage.scores, config.n_pairs, config.seed)
+        x, y, acq = pair_tensors(lineage.pairs(rows))
+        val = torch.from_numpy(rows["is_val"].to_numpy(bool))
+        features = predict_batches(baseline.features, (x,), 256, device)
+        mean, std = features[~val].mean(0), features[~val].std(0).clamp_min(1e-8)
+        z = ((features - mean) / std).numpy()
+        kmeans = KMeans(n_clusters=config.k, n_init=10, random_state=config.seed).fit(
+            z[~val.numpy()]
+        )
+        centroids = torch.from_numpy(kmeans.cluster_centers_).float()
+        routes = torch.cdist(torch.from_numpy(z).float(), centroids).argmin(1)
+        counts = np.bincount(routes[~val].numpy(), minlength=config.k)
+        mlflow.log_metrics({f"cluster_size_{i}": int(c) for i, c in enumerate(counts)})
+        experts = train_experts(
+            baseline.encoder,
+            baseline.decoder,
+            config.k,
+            train_data=(x[~val], y[~val], routes[~val]),
+            val_data=(x[val], y[val], routes[val]),
+            config=TrainConfig(
+                config.epochs, config.batch_size, config.lr, config.decay, config.seed
+            ),
+            device=device,
+            on_epoch=epoch_logger("hardmoe", epoch_hook),
+            desc="hardmoe",
+        )
+        model = HardMoE(baseline.config, baseline.encoder, centroids, mean, std, experts)
+        mlflow.log_metric("n_weights", count_weights(model))
+        log_model(model, "model")
+        log.info("hardmoe run %s: cluster sizes %s", run.info.run_id, counts.tolist())
+        return run.info.run_id

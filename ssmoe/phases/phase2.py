@@ -1,0 +1,182 @@
+"""Phase two: pseudo error labels c_i = J(e_i) and the gater G([E^O(x), a]) (paper eqs. 4-5).
+
+The encoder is frozen (and in eval mode), so E^O(x_i) is computed once per pair and the gater is
+trained on those cached features - the same optimisation as running E every step, far cheaper.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+
+import mlflow
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from ssmoe.evaluation.figures import confusion_figure, log_figure, score_histogram
+from ssmoe.models.gater import AcquisitionNorm, Gater, GaterConfig
+from ssmoe.models.moe import UNetSR, freeze
+from ssmoe.phases.common import EpochHook, epoch_logger, phase1_lineage, seeded
+from ssmoe.segmenters import get_segmenter
+from ssmoe.tracking.artifacts import load_model, log_frame, log_json, log_model
+from ssmoe.tracking.runs import step_run
+from ssmoe.training.loop import TrainConfig, pick_device, predict_batches, train
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Phase2Config:
+    """Phase-two settings: the phase-1 run, the segmenter, K and the gater's training."""
+
+    phase1_run: str
+    segmenter: str = "mqs"
+    k: int = 4
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 1e-3
+    decay: float = 1e-6
+    seed: int = 0
+    device: str = "auto"
+
+
+class GatedEncoder(nn.Module):
+    """E^O followed by G: the logged phase-2 model; forward(x, acq) -> (B, K) logits."""
+
+    def __init__(self, baseline: UNetSR, gater: Gater, acq_norm: AcquisitionNorm) -> None:
+        super().__init__()
+        self.task = baseline.task
+        self.encoder = baseline.encoder
+        self.gater = gater
+        self.acq_norm = acq_norm
+
+    def forward(self, x: torch.Tensor, acq: torch.Tensor) -> torch.Tensor:
+        features = self.encoder(x)[1].mean(dim=(2, 3, 4))
+        return self.gater(features, self.acq_norm(acq))
+
+
+def confusion(labels: np.ndarray, predicted: np.ndarray, k: int) -> np.ndarray:
+    """(K, K) counts: rows pseudo label, columns prediction."""
+    return np.bincount(labels * k + predicted, minlength=k * k).reshape(k, k)
+
+
+def run_phase2(
+    config: Phase2Config,
+    *,
+    parent_run_id: str | None = None,
+    experiment: str = "ssmoe",
+    epoch_hook: EpochHook | None = None,
+) -> str:
+    """Segment the phase-1 scores, train the gater; returns the MLflow run id."""
+    lineage = phase1_lineage(config.phase1_run)
+    params = {
+        **asdict(config),
+        "task": lineage.task,
+        "test_subject": lineage.test_subject,
+        "data_dir": lineage.data_dir,
+    }
+    with step_run(
+        "phase2", params=params, experiment=experiment, parent_run_id=parent_run_id
+    ) as run:
+        seeded(config.seed)
+        device = pick_device(config.device)
+        table = lineage.scores
+        is_val = table["is_val"].to_numpy(bool)
+        segmenter = get_segmenter(config.segmenter, config.k, seed=config.seed)
+        segmenter.fit(table.loc[~is_val, "score"].to_numpy())
+        labels = segmenter.predict(table["score"].to_numpy())
+        described = segmenter.describe()
+        log_json(described, "segmenter/segmenter.json")
+        mlflow.log_params(
+            {f"threshold_{i}": f"{t:.6g}" for i, t in enumerate(segmenter.thresholds_)}
+        )
+        counts = np.bincount(labels[~is_val], minlength=config.k)
+        mlflow.log_metrics({f"class_count_{i}": int(c) for i, c in enumerate(counts)})
+        for key in ("n_levels_at_alpha", "n_levels"):
+            if isinstance(described.get(key), (int, float)):
+                mlflow.log_metric(f"segmenter_{key}", described[key])
+        log_figure(
+            score_histogram(
+                table["score"].to_numpy(),
+                segmenter.thresholds_,
+                title=f"Pseudo error labels ({config.segmenter})",
+            ),
+            "figures/label_histogram.png",
+        )
+        log_frame(
+            table.assign(label=labels)[
+                ["subject", "volume", "x", "y", "z", "score", "label", "is_val"]
+            ],
+            "labels/pseudo_labels.csv",
+        )
+
+        baseline = freeze(load_model(lineage.model_uri))
+        pairs = lineage.pairs(table)
+        x, acq = torch.from_numpy(pairs.lr), torch.from_numpy(pairs.acq)
+        baseline.to(device)
+        features = predict_batches(baseline.features, (x,), 256, device)
+        # z-scored over the protocol (the parameter table of a training subject).
+        dataset = lineage.dataset()
+        protocol_subject = next(s for s in dataset.subjects if s != lineage.test_subject)
+        acq_norm = AcquisitionNorm.from_table(
+            torch.from_numpy(dataset[protocol_subject].params).float()
+        )
+        acq_z = acq_norm(acq)
+        y = torch.from_numpy(labels).long()
+        val = torch.from_numpy(is_val)
+
+        gater = Gater(GaterConfig(in_features=features.shape[1], k=config.k))
+        ce = nn.CrossEntropyLoss()
+
+        def loss_fn(model: nn.Module, batch) -> torch.Tensor:
+            f, a, c = batch
+            return ce(model(f, a), c)
+
+        def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
+            pred = predict_batches(gater, (features[val], acq_z[val]), 1024, device).argmax(1)
+            metrics["val_accuracy"] = float((pred == y[val]).float().mean()) if val.any() else 0.0
+            epoch_logger("phase2", epoch_hook)(epoch, metrics)
+
+        train(
+            gater,
+            trainable=gater,
+            loss_fn=loss_fn,
+            train_data=(features[~val], acq_z[~val], y[~val]),
+            val_data=(features[val], acq_z[val], y[val]),
+            config=TrainConfig(
+                config.epochs, config.batch_size, config.lr, config.decay, config.seed
+            ),
+            device=device,
+            on_epoch=on_epoch,
+            desc="phase2",
+        )
+        predicted = predict_batches(gater, (features, acq_z), 1024, device).argmax(1).numpy()
+        for name, mask in (("train", ~is_val), ("val", is_val)):
+            if mask.any():
+                matrix = confusion(labels[mask], predicted[mask], config.k)
+                mlflow.log_metric(f"{name}_accuracy", float(np.trace(matrix) / matrix.sum()))
+        matrix = (
+            confusion(labels[is_val], predicted[is_val], config.k)
+            if is_val.any()
+            else confusion(labels, predicted, config.k)
+        )
+        log_frame(
+            pd.DataFrame(matrix, columns=[f"pred_{j}" for j in range(config.k)])
+            .rename_axis("label")
+            .reset_index(),
+            "gater/confusion.csv",
+        )
+        log_figure(
+            confusion_figure(matrix, "Gater confusion (validation pairs)"),
+            "figures/gater_confusion.png",
+        )
+        log_model(GatedEncoder(baseline, gater, acq_norm), "gater")
+        log.info(
+            "phase2 run %s: thresholds %s, counts %s",
+            run.info.run_id,
+            np.round(segmenter.thresholds_, 5).tolist(),
+            counts.tolist(),
+        )
+        return run.info.run_id
