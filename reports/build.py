@@ -232,6 +232,7 @@ def _confusion_frame(df: pd.DataFrame) -> pd.DataFrame:
     if df.shape[1] == df.shape[0] + 1:
         df = df.set_index(df.columns[0])
     df.index = [str(i) for i in df.index]
+    df.columns = [str(c).removeprefix("pred_") for c in df.columns]  # evaluate logs pred_<j>
     return df
 
 

@@ -118,7 +118,31 @@ class RunStore:
                 raise ValueError(f"root run {root_run!r} not found: {err}") from err
             if root.info.run_id not in {r.info.run_id for r in runs}:
                 runs.append(root)
+            runs.extend(self._referenced(runs))
         return [r for r in runs if r.info.status in _TERMINAL]
+
+    def _referenced(self, runs: list[Run]) -> list[Run]:
+        """Runs named by `<step>_run` params of `runs` (transitively) but outside the study.
+
+        A pipeline that reuses a finished step from an earlier study logs its id as a param
+        (e.g. `evaluate_run`); that run keeps the earlier study's `ssmoe.root_run` tag.
+        """
+        known = {r.info.run_id for r in runs}
+        frontier, found = list(runs), []
+        while frontier:
+            run = frontier.pop()
+            for name, value in run.data.params.items():
+                if not name.endswith("_run") or not value or value in known:
+                    continue
+                known.add(value)
+                try:
+                    ref = self.client.get_run(value)
+                except Exception:  # not a run id of this store
+                    continue
+                if ref.info.experiment_id == self.experiment.experiment_id:
+                    found.append(ref)
+                    frontier.append(ref)
+        return found
 
     def close(self) -> None:
         """Remove downloaded artifacts."""
