@@ -189,7 +189,8 @@ class Subject:
     def _read(self, img, path: Path, v: int) -> np.ndarray:
         if not 0 <= int(v) < self.n_volumes:
             raise IndexError(f"{path}: volume {v} out of range 0..{self.n_volumes - 1}")
-        vol = np.array(img.dataobj[..., int(v)], dtype=np.float32)  # a copy, not a memmap view
+        # A C-ordered copy (not a memmap view): patch gathers then read contiguous rows.
+        vol = np.array(img.dataobj[..., int(v)], dtype=np.float32, order="C")
         _check_finite(vol, path, int(v))
         return vol
 
