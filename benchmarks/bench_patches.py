@@ -35,14 +35,14 @@ def released_approach(
 ) -> tuple[np.ndarray, np.ndarray]:
     """All stride-grid patches of every volume, filtered by foreground, then `n` drawn."""
     scale = np.asarray(SCALES[task])
-    lr_p = lr_patch_shape(task)  # type: ignore[arg-type]
+    lr_p = lr_patch_shape(task)
     kept_hr, kept_lr = [], []
     for sid in subjects:
         subj = dataset[sid]
         for v in range(subj.n_volumes):
             hr = sliding_window_view(subj.hr_volume(v), (16, 16, 16))[::stride, ::stride, ::stride]
             lr_step = tuple(stride // s for s in scale)
-            lr = sliding_window_view(subj.lr_volume(task, v), lr_p)  # type: ignore[arg-type]
+            lr = sliding_window_view(subj.lr_volume(task, v), lr_p)
             lr = lr[:: lr_step[0], :: lr_step[1], :: lr_step[2]][: hr.shape[0], : hr.shape[1]]
             lr = lr[:, :, : hr.shape[2]]
             hr = hr.reshape(-1, 16, 16, 16).copy()  # extract_patches + reshape copies
@@ -82,7 +82,7 @@ def main() -> None:
                 dataset[sid].hr_volume(v)
 
         t0 = time.perf_counter()
-        ours = sample_pairs(dataset, subjects, args.task, n, seed=0)  # type: ignore[arg-type]
+        ours = sample_pairs(dataset, subjects, args.task, n, seed=0)
         t_ours = time.perf_counter() - t0
         del ours
         t0 = time.perf_counter()

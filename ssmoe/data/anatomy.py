@@ -113,7 +113,7 @@ def template_2p5mm() -> tuple[dict[str, np.ndarray], np.ndarray]:
         smooth = ndimage.gaussian_filter(data, sigma / zoom)
         step = VOXEL_MM / zoom
         shape = np.ceil(np.asarray(data.shape) / step).astype(int)
-        coords = np.indices(shape, dtype=np.float32) * step
+        coords = np.indices(tuple(int(n) for n in shape), dtype=np.float32) * step
         maps[name] = np.clip(ndimage.map_coordinates(smooth, coords, order=1), 0.0, 1.0)
         affine = img.affine @ np.diag([step, step, step, 1.0])
     assert affine is not None
@@ -202,7 +202,7 @@ def make_subject_anatomy(cfg: AnatomyConfig, rng: np.random.Generator) -> Subjec
     brain centre c, plus a smooth displacement u. Tissue fractions are sampled trilinearly;
     CSF fills the rest of the mask (mask - GM - WM).
     """
-    shape = tuple(int(s) for s in cfg.shape)
+    shape = (int(cfg.shape[0]), int(cfg.shape[1]), int(cfg.shape[2]))
     affine = grid_affine(shape)
     maps, t_affine = template_2p5mm()
     points = _grid_points(shape, affine)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ssmoe.typing import TASKS, Task
+from ssmoe.typing import TASKS
 
 SCALES: dict[str, tuple[int, int, int]] = {"aniso": (1, 1, 2), "iso": (2, 2, 2)}
 HR_PATCH = 16
@@ -30,20 +30,20 @@ def check_task(task: str) -> tuple[int, int, int]:
     return SCALES[task]
 
 
-def lr_shape(hr_shape: tuple[int, ...], task: Task) -> tuple[int, ...]:
+def lr_shape(hr_shape: tuple[int, ...], task: str) -> tuple[int, ...]:
     """LR grid shape for an HR shape `(X, Y, Z[, V])`: `hr // scale` per spatial axis."""
     s = check_task(task)
     spatial = tuple(int(n) // k for n, k in zip(hr_shape[:3], s, strict=True))
     return spatial + tuple(int(n) for n in hr_shape[3:])
 
 
-def lr_patch_shape(task: Task, hr_patch: int = HR_PATCH) -> tuple[int, int, int]:
+def lr_patch_shape(task: str, hr_patch: int = HR_PATCH) -> tuple[int, int, int]:
     """LR patch shape paired with an `hr_patch`^3 HR patch: iso (8, 8, 8), aniso (16, 16, 8)."""
     s = check_task(task)
     return tuple(hr_patch // k for k in s)  # type: ignore[return-value]
 
 
-def degrade(hr: np.ndarray, task: Task) -> np.ndarray:
+def degrade(hr: np.ndarray, task: str) -> np.ndarray:
     """Block-average HR data `(X, Y, Z[, V])` to the LR grid of `task`, as float32.
 
     Accumulates in float64, so the result is a deterministic function of the float32 input
@@ -61,7 +61,7 @@ def degrade(hr: np.ndarray, task: Task) -> np.ndarray:
     return blocks.mean(axis=(1, 3, 5)).astype(np.float32)
 
 
-def lr_affine(hr_affine: np.ndarray, task: Task) -> np.ndarray:
+def lr_affine(hr_affine: np.ndarray, task: str) -> np.ndarray:
     """LR voxel-to-world affine `(4, 4)`: each LR centre is the mean of its HR voxel centres."""
     s = np.asarray(check_task(task), dtype=np.float64)
     to_hr = np.eye(4)
@@ -70,17 +70,17 @@ def lr_affine(hr_affine: np.ndarray, task: Task) -> np.ndarray:
     return np.asarray(hr_affine, dtype=np.float64) @ to_hr
 
 
-def hr_to_lr_index(hr_index: np.ndarray, task: Task) -> np.ndarray:
+def hr_to_lr_index(hr_index: np.ndarray, task: str) -> np.ndarray:
     """LR voxel `(..., 3)` int that contains HR voxel `hr_index` `(..., 3)`."""
     return np.asarray(hr_index) // np.asarray(check_task(task))
 
 
-def lr_to_hr_index(lr_index: np.ndarray, task: Task) -> np.ndarray:
+def lr_to_hr_index(lr_index: np.ndarray, task: str) -> np.ndarray:
     """First (lowest-index) HR voxel `(..., 3)` of the block averaged into LR voxel `lr_index`."""
     return np.asarray(lr_index) * np.asarray(check_task(task))
 
 
-def lr_to_hr_coord(lr_index: np.ndarray, task: Task) -> np.ndarray:
+def lr_to_hr_coord(lr_index: np.ndarray, task: str) -> np.ndarray:
     """Continuous HR index `(..., 3)` float of the centre of LR voxel `lr_index`."""
     s = np.asarray(check_task(task), dtype=np.float64)
     return np.asarray(lr_index) * s + (s - 1.0) / 2.0

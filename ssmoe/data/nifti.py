@@ -40,11 +40,13 @@ class VolumeStreamWriter:
     partial file is removed when the `with` block raises.
     """
 
-    def __init__(self, path: Path, shape: tuple[int, int, int], n_volumes: int, affine) -> None:
+    def __init__(self, path: Path, shape: tuple[int, ...], n_volumes: int, affine) -> None:
         if str(path).endswith(".gz"):
             raise ValueError(f"{path}: streaming writes need an uncompressed .nii file")
         self.path = Path(path)
         self.shape = tuple(int(s) for s in shape)
+        if len(self.shape) != 3:
+            raise ValueError(f"{path}: volume shape must be 3D, got {self.shape}")
         self.n_volumes = int(n_volumes)
         self.written = 0
         hdr = make_header(self.shape + (self.n_volumes,), affine, np.float32)

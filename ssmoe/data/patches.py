@@ -22,7 +22,6 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from ssmoe.data.degrade import HR_PATCH, check_task, lr_patch_shape
 from ssmoe.data.reader import MudiDataset, Subject
-from ssmoe.typing import Task
 
 _ORIGIN_CACHE: weakref.WeakKeyDictionary[Subject, dict] = weakref.WeakKeyDictionary()
 
@@ -95,7 +94,7 @@ def foreground_fraction(mask: np.ndarray, origins: np.ndarray, patch: int = HR_P
 
 
 def valid_origins(
-    mask: np.ndarray, task: Task, min_foreground: float = 0.5, patch: int = HR_PATCH
+    mask: np.ndarray, task: str, min_foreground: float = 0.5, patch: int = HR_PATCH
 ) -> np.ndarray:
     """HR origins `(K, 3)` int64, multiples of the task scale, whose patch foreground > threshold.
 
@@ -120,7 +119,7 @@ def valid_origins(
     return np.stack([lo[0][i], lo[1][j], lo[2][k]], axis=1)
 
 
-def subject_origins(subject: Subject, task: Task, min_foreground: float = 0.5) -> np.ndarray:
+def subject_origins(subject: Subject, task: str, min_foreground: float = 0.5) -> np.ndarray:
     """`valid_origins` of a subject's mask, cached per (subject, task, threshold)."""
     cache = _ORIGIN_CACHE.setdefault(subject, {})
     key = (task, float(min_foreground))
@@ -132,7 +131,7 @@ def subject_origins(subject: Subject, task: Task, min_foreground: float = 0.5) -
 def sample_index(
     dataset: MudiDataset,
     subjects: list[str] | tuple[str, ...],
-    task: Task,
+    task: str,
     n: int,
     seed: int,
     min_foreground: float = 0.5,
@@ -187,7 +186,7 @@ def _groups(index: PatchIndex):
         yield str(ids[code[rows[0]]]), int(index.volume[rows[0]]), rows
 
 
-def extract_pairs(dataset: MudiDataset, index: PatchIndex, task: Task) -> PatchPairs:
+def extract_pairs(dataset: MudiDataset, index: PatchIndex, task: str) -> PatchPairs:
     """Gather the LR-HR pairs of `index`, reading each needed (subject, volume) once.
 
     Patches are taken with fancy indexing into a sliding-window view of the volume.
@@ -219,7 +218,7 @@ def extract_pairs(dataset: MudiDataset, index: PatchIndex, task: Task) -> PatchP
 def sample_pairs(
     dataset: MudiDataset,
     subjects: list[str] | tuple[str, ...],
-    task: Task,
+    task: str,
     n: int,
     seed: int,
     min_foreground: float = 0.5,
@@ -238,7 +237,7 @@ class GridTiler:
     every HR tile has its LR tile at `origin // scale`.
     """
 
-    def __init__(self, hr_shape: tuple[int, int, int], task: Task, stride: int = 8) -> None:
+    def __init__(self, hr_shape: tuple[int, int, int], task: str, stride: int = 8) -> None:
         self.task = task
         self.scale = np.asarray(check_task(task))
         self.hr_shape = tuple(int(s) for s in hr_shape)

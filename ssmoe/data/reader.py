@@ -24,7 +24,7 @@ import numpy as np
 from ssmoe.data import layout
 from ssmoe.data.degrade import SCALES, check_task, lr_affine, lr_shape
 from ssmoe.data.protocol import PARAM_COLUMNS
-from ssmoe.typing import PathLike, Task
+from ssmoe.typing import PathLike
 
 log = logging.getLogger(__name__)
 AFFINE_ATOL_MM = 1e-3
@@ -110,7 +110,7 @@ class Subject:
         """The HR 4D image (array proxy: no voxel data loaded)."""
         return _load(self.hr_path)
 
-    def lr_image(self, task: Task) -> nib.Nifti1Image:
+    def lr_image(self, task: str) -> nib.Nifti1Image:
         """The LR 4D image of `task` (array proxy)."""
         check_task(task)
         if task not in self.lr_paths:
@@ -146,10 +146,10 @@ class Subject:
     def hr_affine(self) -> np.ndarray:
         return np.asarray(self.hr_image.affine, dtype=np.float64)
 
-    def lr_affine(self, task: Task) -> np.ndarray:
+    def lr_affine(self, task: str) -> np.ndarray:
         return np.asarray(self.lr_image(task).affine, dtype=np.float64)
 
-    def lr_shape(self, task: Task) -> tuple[int, int, int]:
+    def lr_shape(self, task: str) -> tuple[int, int, int]:
         return tuple(int(s) for s in self.lr_image(task).shape[:3])  # type: ignore[return-value]
 
     @cached_property
@@ -182,7 +182,7 @@ class Subject:
         """HR volume `v` as float32 `(X, Y, Z)`; reads only that volume."""
         return self._read(self.hr_image, self.hr_path, v)
 
-    def lr_volume(self, task: Task, v: int) -> np.ndarray:
+    def lr_volume(self, task: str, v: int) -> np.ndarray:
         """LR volume `v` of `task` as float32 `(x, y, z)`; reads only that volume."""
         return self._read(self.lr_image(task), self.lr_paths[task], v)
 
@@ -208,13 +208,13 @@ class Subject:
             )
         for task, path in self.lr_paths.items():
             img = self._lr_images[task]
-            expected = lr_shape(hr.shape, task)  # type: ignore[arg-type]
+            expected = lr_shape(hr.shape, task)
             if tuple(img.shape) != expected:
                 raise ValueError(
                     f"{path}: shape {tuple(img.shape)} does not match the {task} degradation "
                     f"of HR shape {tuple(hr.shape)} (expected {expected})"
                 )
-            want = lr_affine(self.hr_affine, task)  # type: ignore[arg-type]
+            want = lr_affine(self.hr_affine, task)
             if self._check_affine and not np.allclose(img.affine, want, atol=AFFINE_ATOL_MM):
                 raise ValueError(
                     f"{path}: affine does not match the {task} degradation of the HR affine "
@@ -228,7 +228,7 @@ class Subject:
         for v in range(self.n_volumes):
             self.hr_volume(v)
             for task in self.tasks:
-                self.lr_volume(task, v)  # type: ignore[arg-type]
+                self.lr_volume(task, v)
 
     def __repr__(self) -> str:
         return f"Subject({self.id!r}, volumes={self.n_volumes}, hr_shape={self.hr_shape})"

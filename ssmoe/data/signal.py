@@ -111,7 +111,9 @@ CSF = TissueParams.from_md_fa("CSF", s0=1.00, t1=4163.0, t2star=230.0, md=3.0e-3
 TISSUES: tuple[TissueParams, ...] = (WM, GM, CSF)
 
 
-def relaxation_factor(ti: np.ndarray, te: np.ndarray, t1: float, t2star: float) -> np.ndarray:
+def relaxation_factor(
+    ti: np.ndarray | float, te: np.ndarray | float, t1: float, t2star: float
+) -> np.ndarray:
     """`|1 - 2 exp(-TI/T1) + exp(-TR/T1)| * exp(-(TE - TEmin)/T2*)`, broadcast over TI, TE (ms)."""
     ti = np.asarray(ti, dtype=np.float64)
     te = np.asarray(te, dtype=np.float64)

@@ -90,9 +90,9 @@ def simulate_subject(
     for task in SCALES:
         writers[task] = VolumeStreamWriter(
             subject_dir / layout.SIM_LR[task],
-            lr_shape(shape, task),  # type: ignore[arg-type]
+            lr_shape(shape, task),
             n,
-            lr_affine(anatomy.affine, task),  # type: ignore[arg-type]
+            lr_affine(anatomy.affine, task),
         )
     try:
         hr = np.zeros(shape, dtype=np.float32)
@@ -101,7 +101,7 @@ def simulate_subject(
             hr[sel] = rician(clean, sigma, rng)
             writers["hr"].write(hr)
             for task in SCALES:
-                writers[task].write(degrade(hr, task))  # type: ignore[arg-type]
+                writers[task].write(degrade(hr, task))
             if bar is not None:
                 bar.update(1)
     except BaseException:

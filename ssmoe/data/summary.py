@@ -24,8 +24,8 @@ def geometry_table(dataset: MudiDataset) -> pd.DataFrame:
         }
         for task in ("aniso", "iso"):
             if task in s.tasks:
-                row[f"{task}_shape"] = "x".join(map(str, s.lr_shape(task)))  # type: ignore[arg-type]
-                row[f"{task}_voxel_mm"] = _voxel(s.lr_affine(task))  # type: ignore[arg-type]
+                row[f"{task}_shape"] = "x".join(map(str, s.lr_shape(task)))
+                row[f"{task}_voxel_mm"] = _voxel(s.lr_affine(task))
             else:
                 row[f"{task}_shape"] = row[f"{task}_voxel_mm"] = "missing"
         row["mask_voxels"] = int(s.mask.sum())
