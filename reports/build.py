@@ -72,7 +72,11 @@ class _Context:
         self.out_dir = out_dir
         self.evals = store.evaluations()
         self.tasks = tasks_present(self.evals)
-        self.settings = {t: default_setting(self.evals, t) for t in self.tasks}
+        self.settings: dict[str, tuple[int | None, str]] = {}
+        for task in self.tasks:
+            setting = default_setting(self.evals, task)
+            assert setting is not None  # the task has evaluate runs
+            self.settings[task] = setting
         self.folds = {t: fold_runs(self.evals, t) for t in self.tasks}
 
     def fig_path(self, name: str) -> Path:
@@ -208,6 +212,7 @@ def section_fig3(ctx: _Context) -> Section:
             continue
         subject, run = hit
         data = ctx.store.npz(run, path)
+        assert data is not None  # figure_run checked that the artifact exists
         volume = int(data["volume"]) if "volume" in data else "?"
         slice_ = int(data["slice"]) if "slice" in data else "?"
         name = f"fig3_coronal_{task}.png"
@@ -275,7 +280,7 @@ def section_scores(ctx: _Context) -> Section:
         if phase1 is None and ctx.store.by_step("phase1"):
             phase1 = ctx.store.by_step("phase1")[-1]
         scores = ctx.store.csv(phase1, "scores/patch_scores.csv") if phase1 else None
-        if scores is None or "score" not in scores.columns:
+        if phase1 is None or scores is None or "score" not in scores.columns:
             continue
         name = f"scores_{phase2.info.run_id[:8]}.png"
         title = f"{label}: {seg.get('method', '?')}, K={seg.get('k', '?')}"
@@ -306,8 +311,8 @@ def section_tuning(ctx: _Context) -> Section:
         return sec
     frame = tuning.trials_frame(trial_runs)
     studies = list(dict.fromkeys(frame["study"])) if len(frame) else []
-    for tune in tunes:
-        name = tune.data.params.get("study", tune.info.run_name or tune.info.run_id)
+    for tune_run in tunes:
+        name = tune_run.data.params.get("study", tune_run.info.run_name or tune_run.info.run_id)
         if name not in studies:
             studies.append(name)
     for name in studies:
@@ -348,7 +353,7 @@ def _tune_run_tables(tune: Run, study: str) -> list[Table]:
     out = []
     metrics = dict(sorted(tune.data.metrics.items()))
     test = {
-        (stat, method): metrics.get(f"test_{stat}_{method}")
+        (stat, method): metrics[f"test_{stat}_{method}"]
         for stat in tables.STATS
         for method in METHODS
         if f"test_{stat}_{method}" in metrics
@@ -428,7 +433,7 @@ def section_provenance(ctx: _Context) -> Section:
         Table(
             id="runs",
             caption="Evaluate runs read by this report (the latest finished run per task, "
-            "test subject, K and segmenter).",
+            "test subject, K and segmenter; evaluations inside tuning trials are left out).",
             columns=["Task", "Test subject", "K", "Segmenter", "Preset", "Run", "Started (UTC)"],
             rows=records,
             frame=frame,

@@ -94,6 +94,7 @@ class RunStore:
         self.experiment = exp
         self.root_run = root_run
         self.runs: list[Run] = self._search(exp.experiment_id, root_run)
+        self._by_id = {r.info.run_id: r for r in self.runs}
         self._cache = Path(tempfile.mkdtemp(prefix="ssmoe-report-"))
         log.info(
             "report: %d runs in experiment %r (root run %s)", len(self.runs), experiment, root_run
@@ -161,17 +162,32 @@ class RunStore:
 
     def get(self, run_id: str | None) -> Run | None:
         """A finished run of this store by id (None when absent or not finished)."""
-        for r in self.runs:
-            if r.info.run_id == run_id and r.info.status == "FINISHED":
-                return r
-        return None
+        run = self._by_id.get(run_id) if run_id else None
+        return run if run is not None and run.info.status == "FINISHED" else None
 
     def evaluations(self) -> dict[EvalKey, Run]:
-        """The latest finished evaluate run per (task, test_subject, k, segmenter)."""
+        """The latest finished evaluate run per (task, test_subject, k, segmenter).
+
+        Evaluate runs nested under a tuning trial are left out: they score a validation subject
+        at the trial's learning rate, and belong to the tuning section, not to Tables 1/2/S1.
+        """
         latest: dict[EvalKey, Run] = {}
         for run in self.by_step("evaluate"):  # oldest first: later runs overwrite
-            latest[EvalKey.of(run)] = run
+            if not self.under_step(run, "trial"):
+                latest[EvalKey.of(run)] = run
         return latest
+
+    def under_step(self, run: Run, step: str) -> bool:
+        """Whether an ancestor of `run` (via `mlflow.parentRunId`) is tagged `ssmoe.step=step`."""
+        by_id = self._by_id
+        seen: set[str] = set()
+        parent = run.data.tags.get(PARENT_TAG)
+        while parent and parent not in seen and parent in by_id:
+            seen.add(parent)
+            if step_of(by_id[parent]) == step:
+                return True
+            parent = by_id[parent].data.tags.get(PARENT_TAG)
+        return False
 
     # --- artifacts --------------------------------------------------------------------------
 

@@ -17,7 +17,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
-from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
+from matplotlib.ticker import (  # noqa: E402
+    FuncFormatter,
+    LogLocator,
+    MaxNLocator,
+    NullFormatter,
+)
 from scipy.stats import gaussian_kde  # noqa: E402
 
 from reports.collect import METHODS  # noqa: E402
@@ -43,6 +48,15 @@ def _pow10(x: float, _pos: int) -> str:
     return f"$10^{{{x:g}}}$"
 
 
+def _log_x(ax: plt.Axes, values: np.ndarray) -> None:
+    """Log x axis whose labels never overlap: decades, or 1-2-5 steps over < 2 decades."""
+    ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    if np.log10(values.max() / values.min()) < 2:
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: f"{x:g}"))
+
+
 def mse_histogram(mse_by_panel: Mapping[str, np.ndarray], path: Path, bins: int = 30) -> Path:
     """Fig. 1: histogram of per-volume MSE in `bins` log-spaced bins, with a density line.
 
@@ -64,7 +78,7 @@ def mse_histogram(mse_by_panel: Mapping[str, np.ndarray], path: Path, bins: int 
             width = (hi - lo) / bins
             density = gaussian_kde(logs)(grid) * len(mse) * width
             ax.plot(10**grid, density, color="#d62728", linewidth=2, label="density")
-        ax.set_xscale("log")
+        _log_x(ax, mse)
         ax.set_xlabel("per-volume MSE (log scale)")
         ax.set_ylabel("number of volumes")
         ax.set_title(title, fontsize=10)
@@ -109,7 +123,7 @@ def mse_distributions(frames: Mapping[str, pd.DataFrame], path: Path, seed: int 
     return _save(fig, path)
 
 
-def _extent(shape: tuple[int, int], zooms: Sequence[float]) -> list[float]:
+def _extent(shape: tuple[int, ...], zooms: Sequence[float] | np.ndarray) -> list[float]:
     """imshow extent in mm of a coronal (x, z) slice displayed with z upwards."""
     zx, zz = float(zooms[0]), float(zooms[-1])
     return [0.0, shape[0] * zx, 0.0, shape[1] * zz]
@@ -211,8 +225,8 @@ def confusion_matrix(matrices: Mapping[str, pd.DataFrame], path: Path) -> Path:
         im = ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
         for (i, j), c in np.ndenumerate(counts):
             color = "white" if frac[i, j] > 0.55 else "black"
-            ax.text(j, i, f"{int(c)}\n{frac[i, j]:.2f}", ha="center", va="center", fontsize=7,
-                    color=color)  # fmt: skip
+            ax.text(j, i, f"{int(c)}\n{frac[i, j]:.2f}", ha="center", va="center",
+                    fontsize=max(6, 13 - counts.shape[0]), color=color)  # fmt: skip
         ax.set_xticks(range(counts.shape[1]), [str(c) for c in cm.columns])
         ax.set_yticks(range(counts.shape[0]), [str(i) for i in cm.index])
         ax.set_xlabel("predicted pseudo label (gater)")
@@ -228,13 +242,13 @@ def score_histogram(
 ) -> Path:
     """Phase-1 patch scores (log-spaced bins) with the segmenter's class thresholds."""
     s = _positive(scores)
-    edges = np.logspace(np.log10(s.min()), np.log10(s.max()) + 1e-9, 41)
+    edges = np.logspace(np.log10(s.min()), np.log10(s.max()) + 1e-9, 41).tolist()
     fig, ax = plt.subplots(figsize=(7, 3.4))
     ax.hist(s, bins=edges, color="#8172b2", edgecolor="white", linewidth=0.5)
     for i, t in enumerate(thresholds):
         ax.axvline(float(t), color="#d62728", linestyle="--", linewidth=1.2,
                    label="thresholds" if i == 0 else None)  # fmt: skip
-    ax.set_xscale("log")
+    _log_x(ax, s)
     ax.set_xlabel("phase-1 patch score (MSE, log scale)")
     ax.set_ylabel("patches")
     ax.set_title(title, fontsize=10)

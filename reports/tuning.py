@@ -34,7 +34,7 @@ _STATES = {
 
 def trials_frame(trials: list[Run]) -> pd.DataFrame:
     """One row per trial: number, state, k, segmenter, lr, objective, val_* (latest run wins)."""
-    records = {}
+    records: dict[tuple[str, int], dict[str, object]] = {}
     for run in sorted(trials, key=run_key):
         p, m = run.data.params, run.data.metrics
         state = run.data.tags.get(TRIAL_STATE_TAG)

@@ -237,7 +237,7 @@ def _fabricate_tuning(w: _Writer, rng: np.random.Generator, tag: dict) -> tuple[
             metrics = {"objective": objective, "val_average": objective,
                        "val_variance": 2 * objective, "val_median": objective / 3,
                        "val_max": 10 * objective}  # fmt: skip
-        w.run(
+        trial = w.run(
             "trial",
             params={
                 "study": "ablation",
@@ -250,6 +250,11 @@ def _fabricate_tuning(w: _Writer, rng: np.random.Generator, tag: dict) -> tuple[
             tags={**tag, "mlflow.parentRunId": tune, "ssmoe.trial_state": state},
             status="FINISHED" if state == "COMPLETE" else "KILLED",
         )
+        if number == 0:  # a validation evaluation under the trial: not a Table 1 fold
+            _, val = _evaluation(rng, "aniso", k)
+            w.run("evaluate", params=_eval_params("aniso", "s1", 4),
+                  metrics={key: v * 100 for key, v in val["metrics"].items()},
+                  tags={**tag, "mlflow.parentRunId": trial})  # fmt: skip
         records.append({"number": number, "k": k, "segmenter": seg, "lr": lr, "state": state,
                         **metrics})  # fmt: skip
     return tune, pd.DataFrame(records)
