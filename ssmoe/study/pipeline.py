@@ -173,6 +173,13 @@ def _simulate(cfg: PipelineConfig, runner: _Runner) -> tuple[Path, str]:
     return path, data_fingerprint(path)
 
 
+def ensure_data(config: PipelineConfig, *, experiment: str, parent_run_id: str) -> Path:
+    """The dataset of a study: ``data_dir`` as given, or simulated (reused when complete),
+    the simulation being a child run of ``parent_run_id`` (the active run)."""
+    runner = _Runner(config, experiment, parent_run_id, None)
+    return _simulate(config, runner)[0]
+
+
 def run_pipeline(
     config: PipelineConfig,
     *,

@@ -64,6 +64,21 @@ def _batches(tensors: Batch, batch_size: int, order: torch.Tensor | None) -> lis
     return [tuple(t[idx[i : i + batch_size]] for t in tensors) for i in range(0, n, batch_size)]
 
 
+def epoch_batches(
+    n: int, batch_size: int, generator: torch.Generator, groups: torch.Tensor | None = None
+) -> list[torch.Tensor]:
+    """Index batches of one epoch: a random permutation cut into batches or, with ``groups``,
+    batches that each hold one group only (in random order) - so K experts trained in one
+    loop each see full batches of their own subset, as if trained one after another."""
+    if groups is None:
+        return list(torch.randperm(n, generator=generator).split(batch_size))
+    chunks: list[torch.Tensor] = []
+    for g in torch.unique(groups):
+        members = torch.nonzero(groups == g, as_tuple=True)[0]
+        chunks += members[torch.randperm(len(members), generator=generator)].split(batch_size)
+    return [chunks[i] for i in torch.randperm(len(chunks), generator=generator)]
+
+
 def _progress(total: int, desc: str) -> tqdm:
     # A bar on a terminal; in logs (CI, mlflow run) no bar, one line per epoch instead.
     return tqdm(total=total, desc=desc, leave=False, disable=not sys.stderr.isatty())
@@ -96,13 +111,15 @@ def train(
     device: torch.device | None = None,
     on_epoch: EpochCallback | None = None,
     desc: str = "train",
+    groups: torch.Tensor | None = None,
 ) -> list[dict[str, float]]:
     """Train ``trainable`` (part of ``model``) on in-memory tensors; returns per-epoch metrics.
 
     ``train_data``/``val_data`` are tuples of CPU tensors with the sample axis first; each batch
     (moved to ``device``) goes to ``loss_fn(model, batch)``. ``on_epoch(epoch, metrics)`` is
     called after every epoch with ``train_loss``, ``val_loss`` (if val data), ``lr`` and
-    ``seconds``; it may raise (e.g. ``optuna.TrialPruned``) to stop training.
+    ``seconds``; it may raise (e.g. ``optuna.TrialPruned``) to stop training. ``groups`` (N,)
+    makes every batch homogeneous in group (see ``epoch_batches``).
     """
     if train_data[0].shape[0] == 0:
         raise ValueError("no training samples")
@@ -120,11 +137,10 @@ def train(
         start = time.perf_counter()
         model.eval()  # frozen parts stay in eval mode ...
         trainable.train()  # ... only the trained part updates BN statistics
-        order = torch.randperm(n, generator=generator)
         total = 0.0
         with _progress(n, f"{desc} {epoch + 1}/{config.epochs}") as bar:
-            for batch in _batches(train_data, config.batch_size, order):
-                batch = tuple(t.to(device, non_blocking=True) for t in batch)
+            for idx in epoch_batches(n, config.batch_size, generator, groups):
+                batch = tuple(t[idx].to(device, non_blocking=True) for t in train_data)
                 loss = loss_fn(model, batch)
                 if not torch.isfinite(loss):
                     raise FloatingPointError(f"{desc}: loss became {float(loss)} in epoch {epoch}")

@@ -1,9 +1,10 @@
 """Expert decoders trained on routed subsets with the encoder frozen (phase three, Hard MoE).
 
-All K experts are trained in one call of the training loop: every batch mixes classes and each
-patch is decoded by the expert its route names, so expert k only ever sees (and gets gradients
-from) subset S^(k) - eq. 6 for every k at once - and the whole mixture has one validation loss
-per epoch for the pruner. Each expert starts from the baseline decoder (paper, phase three).
+All K experts are trained in one call of the training loop, with batches that each hold pairs of
+one subset only (in random order across subsets): expert k sees full batches of S^(k) alone, as
+if the experts were trained one after another (eq. 6 for every k), and the whole mixture has one
+validation loss per epoch for the pruner. Each expert starts from the baseline decoder (paper,
+phase three).
 """
 
 from __future__ import annotations
