@@ -19,6 +19,7 @@ from ssmoe.data.patches import GridTiler
 @dataclass
 class Reconstruction:
     volume: np.ndarray  # (X, Y, Z) float32, HR grid
+    tiles: np.ndarray  # (M, 1, 16, 16, 16) the model's HR tiles before averaging (0 if skipped)
     routes: np.ndarray | None  # (M,) expert per tile (-1 where skipped); None for a plain model
 
 
@@ -49,4 +50,4 @@ def reconstruct(
         else:
             y = model(x, acq_b)
         out[idx] = y.cpu().numpy()
-    return Reconstruction(tiler.assemble(out), routes)
+    return Reconstruction(tiler.assemble(out), out, routes)

@@ -14,18 +14,16 @@ import mlflow
 import nibabel as nib
 import numpy as np
 import pandas as pd
-import torch
 from tqdm.auto import tqdm
 
 from ssmoe.data.degrade import SCALES
-from ssmoe.data.patches import GridTiler, extract_pairs, sample_index
+from ssmoe.data.patches import GridTiler
 from ssmoe.evaluation.figures import confusion_figure, log_figure, mse_distributions
 from ssmoe.evaluation.interpolation import cubic_spline_upsample
 from ssmoe.evaluation.metrics import STATISTICS, summary_table, volume_mse, wilcoxon_table
 from ssmoe.evaluation.reconstruct import reconstruct
 from ssmoe.models.unet import count_weights
 from ssmoe.phases.common import phase1_lineage
-from ssmoe.phases.phase1 import score_pairs
 from ssmoe.phases.phase2 import confusion
 from ssmoe.tracking.artifacts import load_json, load_model, log_frame
 from ssmoe.tracking.runs import require_step, step_run
@@ -52,7 +50,6 @@ class EvaluateConfig:
     batch_size: int = 256
     max_volumes: int | None = None  # None: every volume of the held-out subject
     figure_volume: int = 118  # the paper's Fig. 3 shows the 119th volume
-    n_confusion_pairs: int = 2000
     seed: int = 0
     device: str = "auto"
 
@@ -106,6 +103,14 @@ def run_evaluate(
         y_slice = int(np.round(np.nonzero(mask)[1].mean()))
         coronal: dict[str, np.ndarray] = {}
         rows = []
+        # Gater confusion on the held-out subject: tiles that pass the training foreground rule,
+        # pseudo label = the U-Net tile error against the phase-2 thresholds (HR is known here).
+        thresholds = np.asarray(
+            load_json(p3["phase2_run"], "segmenter/segmenter.json")["thresholds"], dtype=float
+        )
+        k = len(thresholds) + 1
+        matrix = np.zeros((k, k), dtype=np.int64)
+        foreground = tiler.hr_patches(mask.astype(np.float32)).reshape(len(tiler), -1).mean(1) > 0.5
         for v in tqdm(
             range(n_volumes),
             desc=f"evaluate {lineage.test_subject}",
@@ -113,8 +118,15 @@ def run_evaluate(
         ):
             hr, lr, acq = subject.hr_volume(v), subject.lr_volume(task, v), subject.params[v]
             preds = {"cubic": cubic_spline_upsample(lr, SCALES[task], subject.hr_shape)}
-            for name, model in models.items():
-                preds[name] = reconstruct(model, lr, acq, tiler, device, config.batch_size).volume
+            recs = {
+                name: reconstruct(model, lr, acq, tiler, device, config.batch_size)
+                for name, model in models.items()
+            }
+            preds.update({name: rec.volume for name, rec in recs.items()})
+            hr_tiles = tiler.hr_patches(hr)[foreground]
+            tile_err = ((recs["unet"].tiles[foreground] - hr_tiles) ** 2).reshape(len(hr_tiles), -1)
+            labels = segment_labels(thresholds, tile_err.mean(1))
+            matrix += confusion(labels, recs["ssmoe"].routes[foreground], k)
             rows.append(
                 {
                     "volume": v,
@@ -150,7 +162,6 @@ def run_evaluate(
             "figures/per_volume_mse.png",
         )
         _log_coronal(coronal, fig_volume, y_slice, subject, task)
-        matrix = _test_confusion(config, lineage, models, p3["phase2_run"], device)
         log_frame(
             pd.DataFrame(matrix, columns=[f"pred_{j}" for j in range(len(matrix))])
             .rename_axis("label")
@@ -164,6 +175,11 @@ def run_evaluate(
         mlflow.log_metric("gater_accuracy_test", float(np.trace(matrix) / max(matrix.sum(), 1)))
         log.info("evaluate run %s:\n%s", run.info.run_id, summary.to_string(index=False))
         return run.info.run_id
+
+
+def segment_labels(thresholds: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Pseudo labels from stored thresholds, with the segmenters' semantics (0 = lowest)."""
+    return np.searchsorted(thresholds, scores, side="right").astype(np.int64)
 
 
 def lineage_preset(phase1_run: str) -> str:
@@ -180,26 +196,3 @@ def _log_coronal(coronal: dict[str, np.ndarray], volume: int, y: int, subject, t
         path = Path(tmp) / "coronal.npz"
         np.savez_compressed(path, **coronal, volume=volume, slice=y, **zooms)
         mlflow.log_artifact(str(path), "evaluation")
-
-
-def _test_confusion(config, lineage, models, phase2_run: str, device) -> np.ndarray:
-    """Gater confusion on patch pairs of the held-out subject: pseudo labels from the baseline's
-    errors and the phase-2 thresholds (computable here because HR is known) vs the gater."""
-    segmenter = load_json(phase2_run, "segmenter/segmenter.json")
-    thresholds = np.asarray(segmenter["thresholds"], dtype=float)
-    dataset = lineage.dataset()
-    index = sample_index(
-        dataset, [lineage.test_subject], lineage.task, config.n_confusion_pairs, seed=config.seed
-    )
-    pairs = extract_pairs(dataset, index, lineage.task)
-    x, y, acq = (torch.from_numpy(a) for a in (pairs.lr, pairs.hr, pairs.acq))
-    scores = score_pairs(models["unet"], (x, y, acq), device)
-    labels = np.searchsorted(thresholds, scores, side="right")
-    with torch.no_grad():
-        routes = torch.cat(
-            [
-                models["ssmoe"].route(x[i : i + 256].to(device), acq[i : i + 256].to(device)).cpu()
-                for i in range(0, len(x), 256)
-            ]
-        ).numpy()
-    return confusion(labels, routes, len(thresholds) + 1)

@@ -18,10 +18,10 @@ from sklearn.cluster import KMeans
 from ssmoe.models.moe import HardMoE, freeze
 from ssmoe.models.unet import count_weights
 from ssmoe.phases.common import EpochHook, epoch_logger, pair_tensors, phase1_lineage, seeded
-from ssmoe.training.experts import train_experts
 from ssmoe.phases.phase3 import expert_rows
 from ssmoe.tracking.artifacts import load_model, log_model
 from ssmoe.tracking.runs import step_run
+from ssmoe.training.experts import train_experts
 from ssmoe.training.loop import TrainConfig, pick_device, predict_batches
 
 log = logging.getLogger(__name__)

@@ -15,9 +15,9 @@ import torch
 from ssmoe.models.moe import SSMoE, freeze
 from ssmoe.models.unet import count_weights
 from ssmoe.phases.common import EpochHook, epoch_logger, pair_tensors, phase1_lineage, seeded
-from ssmoe.training.experts import train_experts
 from ssmoe.tracking.artifacts import load_frame, load_model, log_frame, log_model
 from ssmoe.tracking.runs import require_step, step_run
+from ssmoe.training.experts import train_experts
 from ssmoe.training.loop import TrainConfig, pick_device, predict_batches
 
 log = logging.getLogger(__name__)
