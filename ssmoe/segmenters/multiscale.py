@@ -216,4 +216,4 @@ def critical_value(null: FloatArray, alpha: float) -> float:
 
 def tail_probability(null: FloatArray, q: float) -> float:
     """Monte-Carlo estimate of P(T > q) under the null: the alpha that q corresponds to."""
-    return float(1.0 - np.searchsorted(null, q, side="right") / len(null))
+    return float((len(null) - np.searchsorted(null, q, side="right")) / len(null))

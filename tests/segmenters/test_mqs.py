@@ -100,22 +100,20 @@ def test_more_segments_than_minimal_are_feasible_and_fewer_are_not() -> None:
         constrained_segmentation(cons, q, rank_cost(y), n_segments=1)
 
 
-def test_mqs_segmenter_reports_levels_and_moves_q_to_k(scores: np.ndarray) -> None:
-    """The fixture has three lognormal modes (-3, 0, 3 in log): K=2 and K=3 cut in the valleys
-    at a q no tighter than needed; K=5 needs more modes than the data support at alpha."""
-    valleys = {2: [(-2.2, -0.8)], 3: [(-2.2, -0.8), (1.0, 2.5)]}
+def test_mqs_segmenter_reports_levels_and_completes_to_k(scores: np.ndarray) -> None:
+    """The fixture has lognormal modes at -3, 0 and a small one at 3 (log units); with 3000
+    scores MQS supports two of them at alpha = 0.05. K=2 cuts in the valley between -3 and 0;
+    K=3, 5 keep that cut and add equal-count splits."""
     for k in (2, 3, 5):
         seg = MQSSegmenter(k).fit(scores)
         d = seg.describe()
-        assert d["n_levels_at_alpha"] >= d["n_modes_at_alpha"] >= 2
+        assert d["n_levels_at_alpha"] >= d["n_modes_at_alpha"] == 2
         assert d["subsample_size"] == len(scores) and 0.0 <= d["alpha_used"] <= 1.0
-        assert d["n_modes_at_q_used"] + d["fallback_splits"] >= k
-        if k <= d["n_modes_at_alpha"]:
-            assert d["q_used"] >= d["q_alpha"] and d["alpha_used"] <= 0.05
-        else:
-            assert d["q_used"] < d["q_alpha"] and d["alpha_used"] > 0.05
-        for (lo, hi), t in zip(valleys.get(k, []), np.log(seg.thresholds_), strict=False):
-            assert lo < t < hi, (k, np.log(seg.thresholds_))
+        assert d["q_used"] == d["q_alpha"] and d["alpha_used"] == 0.05
+        assert 0.03 <= d["alpha_mc"] <= 0.05
+        assert d["extra_splits"] == max(0, k - d["n_modes_at_alpha"])
+        logs = np.log(seg.thresholds_)
+        assert np.any((logs > -2.2) & (logs < -0.8)), (k, logs)  # the valley cut is kept
 
 
 def test_mqs_segmenter_cuts_in_the_gap_between_two_populations() -> None:
@@ -127,10 +125,10 @@ def test_mqs_segmenter_cuts_in_the_gap_between_two_populations() -> None:
     assert seg.describe()["n_modes_at_alpha"] == 2
 
 
-def test_mqs_segmenter_falls_back_to_splitting_without_enough_modes() -> None:
+def test_mqs_segmenter_splits_classes_without_enough_modes() -> None:
     scores = np.exp(np.random.default_rng(2).normal(size=60))
     seg = MQSSegmenter(8).fit(scores)
-    assert seg.describe()["fallback_splits"] >= 1
+    assert seg.describe()["extra_splits"] == 8 - seg.describe()["n_modes_at_alpha"]
     assert (seg.counts_ > 0).all() and len(seg.counts_) == 8
 
 
