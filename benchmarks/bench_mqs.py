@@ -22,7 +22,7 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from ssmoe.segmenters import MQSSegmenter  # noqa: E402
+from ssmoe.segmenters import MQSSegmenter, multiscale  # noqa: E402
 
 
 def synthetic_scores(n: int, seed: int = 0) -> np.ndarray:
@@ -59,6 +59,7 @@ def main() -> None:
     for k in (int(v) for v in args.k.split(",")):
         for n in sizes:
             scores = synthetic_scores(n)
+            multiscale._MEMORY_CACHE.clear()  # cold = null simulation included
             with tempfile.TemporaryDirectory() as cache:
                 seg, cold = fit(scores, k, cache)
                 seg, warm = fit(scores, k, cache)
