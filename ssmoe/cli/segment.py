@@ -52,7 +52,10 @@ def segment(
     """
     opts = dict(_parse_option(o) for o in options)
     try:
-        values = read_scores(scores, column=column)
+        values = read_scores(scores, column=column)  # its errors already name the file
+    except ValueError as err:
+        raise click.ClickException(str(err)) from err
+    try:
         segmenter = get_segmenter(method, k, seed=seed, **opts)
         segmenter.fit(values)
     except ValueError as err:

@@ -215,8 +215,8 @@ class MQSSegmenter(Segmenter):
         n_modes = len(peaks(at_alpha.log_density))
         low = valleys(at_alpha.log_density, self.k)
         # threshold at the centre (in log units) of each valley block
-        thr = 0.5 * (x[at_alpha.edges[low]] + x[at_alpha.edges[low + 1]])
-        thr, n_split = _split_classes(x, np.sort(thr), self.k)
+        centres = 0.5 * (x[at_alpha.edges[low]] + x[at_alpha.edges[low + 1]])
+        thr, n_split = _split_classes(x, np.sort(centres), self.k)
         self._extras = {
             "sequence": "spacings of the sorted log-scores (MQS density histogram)",
             "subsample_size": len(x),
