@@ -11,7 +11,7 @@ import torch
 
 from ssmoe.data.patches import PatchIndex, PatchPairs, extract_pairs
 from ssmoe.data.reader import MudiDataset, open_dataset
-from ssmoe.tracking.runs import require_step
+from ssmoe.tracking.runs import require_step, run_params
 
 EpochHook = Callable[[str, int, dict[str, float]], None]
 """Called as hook(step, epoch, metrics) after every epoch of every phase (the tuner's pruner)."""
@@ -72,7 +72,7 @@ def phase1_lineage(run_id: str) -> Phase1Lineage:
     from ssmoe.tracking.artifacts import load_frame
 
     run = require_step(run_id, "phase1")
-    p = run.data.params
+    p = run_params(run)
     return Phase1Lineage(
         run_id=run_id,
         data_dir=p["data_dir"],

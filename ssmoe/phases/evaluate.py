@@ -26,7 +26,7 @@ from ssmoe.models.unet import count_weights
 from ssmoe.phases.common import phase1_lineage
 from ssmoe.phases.phase2 import confusion
 from ssmoe.tracking.artifacts import load_json, load_model, log_frame
-from ssmoe.tracking.runs import require_step, step_run
+from ssmoe.tracking.runs import require_step, run_params, step_run
 from ssmoe.training.loop import pick_device
 
 log = logging.getLogger(__name__)
@@ -58,13 +58,13 @@ def run_evaluate(
     config: EvaluateConfig, *, parent_run_id: str | None = None, experiment: str = "ssmoe"
 ) -> str:
     phase3 = require_step(config.phase3_run, "phase3")
-    p3 = phase3.data.params
+    p3 = run_params(phase3)
     lineage = phase1_lineage(p3["phase1_run"])
     hardmoe = require_step(config.hardmoe_run, "hardmoe") if config.hardmoe_run else None
-    if hardmoe is not None and hardmoe.data.params["phase1_run"] != lineage.run_id:
+    if hardmoe is not None and run_params(hardmoe)["phase1_run"] != lineage.run_id:
         raise ValueError(
             f"hardmoe run {config.hardmoe_run} uses phase-1 run "
-            f"{hardmoe.data.params['phase1_run']}, phase-3 run {config.phase3_run} "
+            f"{run_params(hardmoe)['phase1_run']}, phase-3 run {config.phase3_run} "
             f"uses {lineage.run_id}: compare models of the same baseline"
         )
     params = {
@@ -183,7 +183,7 @@ def segment_labels(thresholds: np.ndarray, scores: np.ndarray) -> np.ndarray:
 
 
 def lineage_preset(phase1_run: str) -> str:
-    return require_step(phase1_run, "phase1").data.params.get("preset", "custom")
+    return run_params(require_step(phase1_run, "phase1")).get("preset", "custom")
 
 
 def _log_coronal(coronal: dict[str, np.ndarray], volume: int, y: int, subject, task: str) -> None:

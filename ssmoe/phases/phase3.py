@@ -16,7 +16,7 @@ from ssmoe.models.moe import SSMoE, freeze
 from ssmoe.models.unet import count_weights
 from ssmoe.phases.common import EpochHook, epoch_logger, pair_tensors, phase1_lineage, seeded
 from ssmoe.tracking.artifacts import load_frame, load_model, log_frame, log_model
-from ssmoe.tracking.runs import require_step, step_run
+from ssmoe.tracking.runs import require_step, run_params, step_run
 from ssmoe.training.experts import train_experts
 from ssmoe.training.loop import TrainConfig, pick_device, predict_batches
 
@@ -56,14 +56,15 @@ def run_phase3(
 ) -> str:
     """Train the K experts; returns the MLflow run id (model artifact ``model`` = SSMoE)."""
     phase2 = require_step(config.phase2_run, "phase2")
-    phase1_run = phase2.data.params["phase1_run"]
+    p2 = run_params(phase2)
+    phase1_run = p2["phase1_run"]
     lineage = phase1_lineage(phase1_run)
-    k = int(phase2.data.params["k"])
+    k = int(p2["k"])
     params = {
         **asdict(config),
         "phase1_run": phase1_run,
         "k": k,
-        "segmenter": phase2.data.params["segmenter"],
+        "segmenter": p2["segmenter"],
         "task": lineage.task,
         "test_subject": lineage.test_subject,
         "data_dir": lineage.data_dir,

@@ -59,6 +59,7 @@ class PipelineConfig:
     exclude_subjects: tuple[str, ...] = ()
     preset: str = "quick"
     subjects: int = 5  # simulated subjects
+    grid: tuple[int, int, int] | None = None  # HR grid of simulated data (None: the release's)
     segmenter: str | None = None
     k: int | None = None
     lr: float | None = None  # learning rate of phases 2-3 (the tuner's knob)
@@ -66,7 +67,7 @@ class PipelineConfig:
     device: str = "auto"
     baselines: bool = True  # train and evaluate the Hard MoE (off while tuning)
     max_volumes: int | None = None
-    force: str | None = None  # re-run from this step on
+    force: str | None = None  # re-run this step and, through lineage, everything it feeds
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # step -> config fields
 
     def __post_init__(self) -> None:
@@ -110,7 +111,6 @@ class _Runner:
         self.parent = parent_run_id
         self.hook = epoch_hook
         self.result = PipelineResult(parent_run_id, {}, {})
-        self.forcing = False
 
     def step(
         self,
@@ -121,8 +121,8 @@ class _Runner:
         stale: bool = False,
     ) -> str:
         """Reuse or run step ``name``; ``stale`` forbids reuse of this step only."""
-        self.forcing = self.forcing or self.config.force == name
-        stale = stale or self.forcing
+        # Forcing one step is enough: its dependants see a new upstream run id, so they miss.
+        stale = stale or self.config.force == name
         key = cache_key(name, params, upstream)
         found = None if stale else find_finished(self.experiment_id, name, key)
         if found:

@@ -34,6 +34,7 @@ DEFAULT_EXPERIMENT = "ssmoe"
 TAG_STEP = "ssmoe.step"
 TAG_ROOT = "ssmoe.root_run"
 TAG_PARENT = "mlflow.parentRunId"
+TAG_PARAM = "ssmoe.param."
 
 
 def tracking_uri() -> str:
@@ -122,13 +123,31 @@ def step_run(
     if TAG_ROOT not in all_tags and TAG_ROOT not in run.data.tags:
         mlflow.set_tag(TAG_ROOT, run.info.run_id)
     try:
-        mlflow.log_params({k: _param(v) for k, v in params.items()})
+        _log_params(run, {k: _param(v) for k, v in params.items()})
         yield run
     except BaseException:
         mlflow.end_run(status="FAILED")
         raise
     else:
         mlflow.end_run(status="FINISHED")
+
+
+def _log_params(run: Run, params: dict[str, str]) -> None:
+    """Log params; where an adopted ``mlflow run`` run already holds a key with another value
+    (its entry-point input, e.g. '' for "preset default" or '1e-3' for 0.001), MLflow forbids
+    changing it, so the resolved value goes to the tag ``ssmoe.param.<key>`` instead -
+    ``run_params`` reads both, resolved values first."""
+    existing = run.data.params
+    mlflow.log_params({k: v for k, v in params.items() if existing.get(k, v) == v})
+    conflicts = {f"{TAG_PARAM}{k}": v for k, v in params.items() if existing.get(k, v) != v}
+    if conflicts:
+        mlflow.set_tags(conflicts)
+
+
+def run_params(run: Run) -> dict[str, str]:
+    """A step run's parameters as the step resolved them (see ``_log_params``)."""
+    resolved = {k[len(TAG_PARAM) :]: v for k, v in run.data.tags.items() if k.startswith(TAG_PARAM)}
+    return {**run.data.params, **resolved}
 
 
 def _param(value: Any) -> str:
