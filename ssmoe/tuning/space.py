@@ -23,6 +23,7 @@ from typing import Any
 import optuna
 
 import tuning
+from ssmoe.tuning.storage import quiet
 
 SPACES_DIR = Path(tuning.__file__).parent / "spaces"
 DEFAULT_SPACE = SPACES_DIR / "default.json"
@@ -110,7 +111,8 @@ class SearchSpace:
         try:
             if chosen == "grid":
                 return optuna.samplers.GridSampler(self.grid(), seed=spec.get("seed"))
-            return SAMPLERS[chosen](**spec)
+            with quiet():  # TPE's multivariate/group are marked experimental
+                return SAMPLERS[chosen](**spec)
         except TypeError as err:
             raise ValueError(f"{self.source}: sampler {chosen!r}: {err}") from err
 

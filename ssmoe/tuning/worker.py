@@ -12,6 +12,7 @@ MLflow run closed FAILED) and retried, so a restarted worker completes the study
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -97,6 +98,7 @@ def _data_dir(config: TuneConfig) -> str:
 
 def _check_fold(study: optuna.Study, created: bool, expected: dict[str, object]) -> None:
     """Every worker of a study must tune the same fold, task, preset and data."""
+    expected = json.loads(json.dumps(expected))  # as stored (tuples become lists)
     if created:
         study.set_user_attr(ATTR_FOLD, expected)
         return
