@@ -66,7 +66,7 @@ def measure(task: str, width: int, batch: int, n: int, device: torch.device) -> 
 
     routes = torch.randint(0, 4, (n,))
     t = time.perf_counter()
-    train_experts(model.encoder, model.decoder, 4, (x, y, routes), None, cfg, device)
+    train_experts(model.config, model.encoder, model.decoder, 4, (x, y, routes), None, cfg, device)
     _sync(device)
     phase3 = n / (time.perf_counter() - t)
 

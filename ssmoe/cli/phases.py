@@ -94,6 +94,11 @@ def training_options(fn: F) -> F:
 )
 @click.option("--width", type=OPT_INT, help="U-Net width nf (paper: 64).")
 @click.option("--n-pairs", type=OPT_INT, help="Training patch pairs (paper: ~270k).")
+@click.option(
+    "--residual/--no-residual",
+    default=None,
+    help="Global residual over trilinear upsampling (default: from the preset).",
+)
 @training_options
 @user_errors
 def phase1(
@@ -102,6 +107,7 @@ def phase1(
     test_subject,
     width,
     n_pairs,
+    residual,
     epochs,
     batch_size,
     lr,
@@ -119,6 +125,7 @@ def phase1(
         task=task,
         test_subject=test_subject,
         width=pick(width, p.width),
+        residual=pick(residual, p.residual),
         n_pairs=pick(n_pairs, p.n_pairs),
         epochs=pick(epochs, p.epochs_phase1),
         batch_size=pick(batch_size, p.batch_size),

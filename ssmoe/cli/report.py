@@ -38,8 +38,8 @@ def report(
         index = build_report(
             out_dir,
             experiment=experiment,
-            root_run=root_run,
-            log_to_run=log_to_run,
+            root_run=root_run or None,  # '' from MLproject defaults = whole experiment
+            log_to_run=log_to_run or None,
             tracking_uri=tracking_uri,
         )
     except ValueError as err:

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ssmoe.models.gater import AcquisitionNorm, Gater
-from ssmoe.models.unet import Decoder, Encoder, UNetConfig, global_average_pool
+from ssmoe.models.unet import Decoder, Encoder, UNetConfig, global_average_pool, with_base
 
 
 class UNetSR(nn.Module):
@@ -36,14 +36,18 @@ class UNetSR(nn.Module):
         return global_average_pool(self.encoder(x)[1])
 
     def forward(self, x: torch.Tensor, acq: torch.Tensor | None = None) -> torch.Tensor:
-        return self.decoder(*self.encoder(x))
+        return with_base(self.config, x, self.decoder(*self.encoder(x)))
 
 
 def decode_routed(
-    encoder: Encoder, experts: nn.ModuleList, x: torch.Tensor, labels: torch.Tensor
+    config: UNetConfig,
+    encoder: Encoder,
+    experts: nn.ModuleList,
+    x: torch.Tensor,
+    labels: torch.Tensor,
 ) -> torch.Tensor:
     """Decode each patch with the expert its label names (one batched call per expert)."""
-    return _decode(experts, *encoder(x), labels)
+    return with_base(config, x, _decode(experts, *encoder(x), labels))
 
 
 def _decode(
@@ -95,7 +99,7 @@ class SSMoE(nn.Module):
         """(HR patches, expert per patch), running the shared encoder once."""
         skip, bottom = self.encoder(x)
         routes = self.gater(global_average_pool(bottom), self.acq_norm(acq)).argmax(dim=1)
-        return _decode(self.experts, skip, bottom, routes), routes
+        return with_base(self.config, x, _decode(self.experts, skip, bottom, routes)), routes
 
     def forward(self, x: torch.Tensor, acq: torch.Tensor) -> torch.Tensor:
         return self.forward_with_routes(x, acq)[0]
@@ -139,7 +143,7 @@ class HardMoE(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         skip, bottom = self.encoder(x)
         routes = self._nearest(bottom)
-        return _decode(self.experts, skip, bottom, routes), routes
+        return with_base(self.config, x, _decode(self.experts, skip, bottom, routes)), routes
 
     def forward(self, x: torch.Tensor, acq: torch.Tensor | None = None) -> torch.Tensor:
         return self.forward_with_routes(x, acq)[0]

@@ -40,6 +40,10 @@ class UNetConfig:
 
     task: Task = "iso"
     width: int = 64
+    # Global residual: y = trilinear(x) + D(E(x)), so D learns the correction to interpolation.
+    # Off in the paper's model; on for CPU presets, whose few hundred steps cannot teach a
+    # non-residual network the intensity scale (see README, Results).
+    residual: bool = False
 
     def __post_init__(self) -> None:
         if self.task not in _TASK_STRIDES:
@@ -131,6 +135,18 @@ class Decoder(nn.Module):
     def forward(self, skip: torch.Tensor, bottom: torch.Tensor) -> torch.Tensor:
         x = torch.cat([self.up(bottom), self.skip(skip)], dim=1)
         return self.head(self.block5(self.sr_up(self.block4(x))))
+
+
+def base_upsample(config: UNetConfig, x: torch.Tensor) -> torch.Tensor:
+    """Trilinear upsampling of an LR patch to 16^3 on the exact block geometry
+    (align_corners=False: LR voxel centres sit between the HR voxels they average)."""
+    scale = tuple(float(h // n) for h, n in zip(HR_PATCH, LR_PATCH[config.task], strict=True))
+    return nn.functional.interpolate(x, scale_factor=scale, mode="trilinear", align_corners=False)
+
+
+def with_base(config: UNetConfig, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Add the interpolated input to a decoder output when the model is residual."""
+    return y + base_upsample(config, x) if config.residual else y
 
 
 def glorot_normal_(module: nn.Module) -> None:

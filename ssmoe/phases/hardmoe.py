@@ -78,6 +78,7 @@ def run_hardmoe(
         counts = np.bincount(routes[~val].numpy(), minlength=config.k)
         mlflow.log_metrics({f"cluster_size_{i}": int(c) for i, c in enumerate(counts)})
         experts = train_experts(
+            baseline.config,
             baseline.encoder,
             baseline.decoder,
             config.k,

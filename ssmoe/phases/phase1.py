@@ -37,6 +37,7 @@ class Phase1Config:
     test_subject: str | None = None
     exclude_subjects: tuple[str, ...] = ()
     width: int = 8
+    residual: bool = False
     n_pairs: int = 6000
     val_fraction: float = 0.1
     epochs: int = 4
@@ -102,7 +103,7 @@ def run_phase1(
         train_data = tuple(t[~torch.from_numpy(is_val)] for t in data)
         val_data = tuple(t[torch.from_numpy(is_val)] for t in data)
 
-        model = UNetSR(UNetConfig(config.task, config.width))
+        model = UNetSR(UNetConfig(config.task, config.width, config.residual))
         glorot_normal_(model)
         mlflow.log_params(
             {

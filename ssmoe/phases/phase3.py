@@ -92,6 +92,7 @@ def run_phase3(
         )
 
         experts = train_experts(
+            baseline.config,
             baseline.encoder,
             baseline.decoder,
             k,

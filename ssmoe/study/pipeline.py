@@ -209,6 +209,7 @@ def run_pipeline(
                 test_subject=config.test_subject,
                 exclude_subjects=config.exclude_subjects,
                 width=p.width,
+                residual=p.residual,
                 n_pairs=p.n_pairs,
                 epochs=p.epochs_phase1,
                 batch_size=p.batch_size,

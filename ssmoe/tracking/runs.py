@@ -47,7 +47,8 @@ def tracking_uri() -> str:
 
 def _artifact_root(uri: str) -> str | None:
     if uri.startswith("sqlite:///"):
-        return (Path(uri[len("sqlite:///") :]).parent / "mlartifacts").resolve().as_uri()
+        # resolve() first: mlproject/mlflow.db is a link to the repository's store
+        return (Path(uri[len("sqlite:///") :]).resolve().parent / "mlartifacts").as_uri()
     return None  # a tracking server or database decides (e.g. --default-artifact-root)
 
 

@@ -15,20 +15,21 @@ import torch
 from torch import nn
 
 from ssmoe.models.moe import decode_routed, expert_from, freeze
-from ssmoe.models.unet import Decoder, Encoder
+from ssmoe.models.unet import Decoder, Encoder, UNetConfig
 from ssmoe.training.loop import TrainConfig, train
 
 
 class ExpertBank(nn.Module):
     """Frozen encoder + K experts; forward(x, routes) decodes each patch with its expert."""
 
-    def __init__(self, encoder: Encoder, experts: list[Decoder]) -> None:
+    def __init__(self, config: UNetConfig, encoder: Encoder, experts: list[Decoder]) -> None:
         super().__init__()
+        self.config = config
         self.encoder = freeze(encoder)
         self.experts = nn.ModuleList(experts)
 
     def forward(self, x: torch.Tensor, routes: torch.Tensor) -> torch.Tensor:
-        return decode_routed(self.encoder, self.experts, x, routes)
+        return decode_routed(self.config, self.encoder, self.experts, x, routes)
 
 
 def _routed_mse(model: nn.Module, batch) -> torch.Tensor:
@@ -37,6 +38,7 @@ def _routed_mse(model: nn.Module, batch) -> torch.Tensor:
 
 
 def train_experts(
+    model_config: UNetConfig,
     encoder: Encoder,
     baseline_decoder: Decoder,
     k: int,
@@ -48,7 +50,7 @@ def train_experts(
     desc: str = "experts",
 ) -> list[Decoder]:
     """Train K experts; data are (x LR, y HR, routes int64 in 0..K-1) tensors."""
-    bank = ExpertBank(encoder, [expert_from(baseline_decoder) for _ in range(k)])
+    bank = ExpertBank(model_config, encoder, [expert_from(baseline_decoder) for _ in range(k)])
     for p in bank.experts.parameters():
         p.requires_grad_(True)
     train(

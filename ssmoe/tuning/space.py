@@ -98,14 +98,18 @@ class SearchSpace:
             size *= len(values)
         return size
 
-    def make_sampler(self, name: str | None = None) -> optuna.samplers.BaseSampler:
+    def make_sampler(
+        self, name: str | None = None, *, seed: int | None = None
+    ) -> optuna.samplers.BaseSampler:
         """The sampler of the file, or ``name`` (its keyword arguments kept only if it is the
-        file's sampler)."""
+        file's sampler); ``seed`` replaces the file's seed."""
         spec = dict(self.sampler)
         own = spec.pop("name", "tpe")
         chosen = name or own
         if chosen != own:  # another sampler's keyword arguments would not fit
             spec = {"seed": spec["seed"]} if "seed" in spec else {}
+        if seed is not None:
+            spec["seed"] = seed
         if chosen not in SAMPLERS:
             raise ValueError(f"{self.source}: sampler.name {chosen!r} not in {sorted(SAMPLERS)}")
         try:

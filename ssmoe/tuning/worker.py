@@ -14,6 +14,7 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
+import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,8 +64,15 @@ def open_study(config: TuneConfig, space: SearchSpace) -> tuple[optuna.Study, bo
         )
         return study, True
     except optuna.exceptions.DuplicatedStudyError:
+        # A joining worker must not replay the creator's random sequence (same seed = same
+        # proposals = duplicate trials): it draws its own seed.
+        seed = random.SystemRandom().randrange(2**31)
+        log.info("joining study %s with sampler seed %d", config.study, seed)
         study = optuna.load_study(
-            study_name=config.study, storage=storage, sampler=sampler, pruner=pruner
+            study_name=config.study,
+            storage=storage,
+            sampler=space.make_sampler(config.sampler, seed=seed),
+            pruner=pruner,
         )
         return study, False
 

@@ -97,3 +97,19 @@ def test_acquisition_norm_z_scores_and_survives_constant_columns() -> None:
     assert torch.isfinite(z).all()
     assert torch.allclose(z[:, 3], torch.tensor([-1.0, 1.0]))
     assert torch.all(z[:, 5] == 0)  # constant TE maps to 0, not NaN
+
+
+@pytest.mark.parametrize("task", ["iso", "aniso"])
+def test_residual_model_adds_trilinear_upsampling_on_the_block_geometry(task: str) -> None:
+    from ssmoe.data.degrade import degrade
+
+    model = UNetSR(UNetConfig(task, 4, residual=True)).eval()
+    torch.nn.init.zeros_(model.decoder.head.weight)
+    torch.nn.init.zeros_(model.decoder.head.bias)
+    x, y, z = torch.meshgrid(*(torch.arange(16.0),) * 3, indexing="ij")
+    hr = (x + 2 * y - 3 * z + 100).numpy()
+    lr = torch.from_numpy(degrade(hr, task).copy())[None, None]
+    with torch.no_grad():
+        out = model(lr)[0, 0].numpy()
+    # a zero decoder leaves the interpolation: exact for a ramp away from the patch border
+    assert abs(out[2:-2, 2:-2, 2:-2] - hr[2:-2, 2:-2, 2:-2]).max() < 1e-3

@@ -84,6 +84,7 @@ def test_experts_leave_the_frozen_encoder_untouched() -> None:
     decoder_before = base.decoder.state_dict()["head.weight"].clone()
     routes = torch.tensor([0, 1] * 32)
     experts = train_experts(
+        base.config,
         base.encoder,
         base.decoder,
         2,
