@@ -14,6 +14,8 @@ is failed and retried.
 from __future__ import annotations
 
 import logging
+import random
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -107,11 +109,23 @@ def make_storage(
         engine_kwargs = {"connect_args": {"timeout": 60}}
     else:
         engine_kwargs = {"pool_pre_ping": True}
-    with quiet():
-        return optuna.storages.RDBStorage(
-            url,
-            engine_kwargs=engine_kwargs,
-            heartbeat_interval=config.heartbeat_interval,
-            grace_period=config.grace_period,
-            heartbeat_stale_trial_callback=stale,
-        )
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
+
+    for attempt in range(5):
+        try:
+            with quiet():
+                return optuna.storages.RDBStorage(
+                    url,
+                    engine_kwargs=engine_kwargs,
+                    heartbeat_interval=config.heartbeat_interval,
+                    grace_period=config.grace_period,
+                    heartbeat_stale_trial_callback=stale,
+                )
+        except (IntegrityError, ProgrammingError) as err:
+            # Workers starting together on an empty database race to create Optuna's schema
+            # (PostgreSQL: duplicate CREATE TYPE); the loser finds it complete on a retry.
+            if attempt == 4:
+                raise
+            log.info("storage schema being created by another worker (%s): retrying", err.orig)
+            time.sleep(0.5 + random.random())
+    raise AssertionError("unreachable")

@@ -190,6 +190,24 @@ def close_orphan_runs(study: optuna.Study) -> int:
     return closed
 
 
+def phase1_in_progress(study: optuna.Study) -> bool:
+    """True while another worker's first trial is still training phase 1 (its pipeline run has
+    no ``phase1_run`` param yet): a worker that joins then waits, so that phase 1 is trained
+    once and reused by every trial instead of once per worker."""
+    client = MlflowClient()
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        run_id = trial.user_attrs.get(ATTR_TRIAL_RUN)
+        if not run_id:
+            return True  # its run is being opened
+        experiment_id = client.get_run(run_id).info.experiment_id
+        pipelines = client.search_runs(
+            [experiment_id], filter_string=f"tags.`{TAG_PARENT}` = '{run_id}'", max_results=10
+        )
+        if not any("phase1_run" in p.data.params for p in pipelines):
+            return True
+    return False
+
+
 def on_stale_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
     """Heartbeat-stale callback: the dead worker's trial run ends FAILED, tagged FAIL."""
     run_id = trial.user_attrs.get(ATTR_TRIAL_RUN)

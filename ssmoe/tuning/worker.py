@@ -32,7 +32,12 @@ from ssmoe.tuning.final import FinalTest, evaluate_best, trial_counts
 from ssmoe.tuning.objective import Objective
 from ssmoe.tuning.space import SearchSpace, load_space
 from ssmoe.tuning.storage import make_storage, public_url, quiet, resolve_url
-from ssmoe.tuning.tracking import close_orphan_runs, on_stale_trial, shared_parent_run
+from ssmoe.tuning.tracking import (
+    close_orphan_runs,
+    on_stale_trial,
+    phase1_in_progress,
+    shared_parent_run,
+)
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +150,9 @@ def work(study: optuna.Study, objective: Objective, n_trials: int, poll_s: float
         if finished + running >= n_trials:
             # Other workers' trials may finish the study, or go stale and be retried here.
             time.sleep(poll_s)
+            continue
+        if not finished and not ran and running and phase1_in_progress(study):
+            time.sleep(poll_s)  # let the first trial train the phase 1 every trial reuses
             continue
         study.optimize(
             objective,
