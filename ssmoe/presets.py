@@ -35,6 +35,7 @@ PRESETS: dict[str, Preset] = {
     "paper": Preset(
         name="paper",
         width=64,
+        residual=False,
         n_pairs=270_000,
         n_pairs_phase3=100_000,
         epochs_phase1=100,
@@ -46,8 +47,9 @@ PRESETS: dict[str, Preset] = {
     "quick": Preset(
         name="quick",
         width=8,
-        n_pairs=6_000,
-        n_pairs_phase3=6_000,
+        residual=True,
+        n_pairs=3_000,
+        n_pairs_phase3=2_000,
         epochs_phase1=4,
         epochs_phase2=10,
         epochs_phase3=3,
@@ -55,6 +57,7 @@ PRESETS: dict[str, Preset] = {
     "tiny": Preset(
         name="tiny",
         width=2,
+        residual=True,
         n_pairs=256,
         n_pairs_phase3=256,
         epochs_phase1=1,
