@@ -28,11 +28,13 @@ def _log_bins(values: np.ndarray, n: int = 30) -> np.ndarray:
 
 
 def score_histogram(
-    scores: np.ndarray, thresholds: Sequence[float] = (), title: str = "Phase-1 patch scores"
+    scores: np.ndarray,
+    thresholds: Sequence[float] | np.ndarray = (),
+    title: str = "Phase-1 patch scores",
 ) -> Figure:
     """Log-scale histogram of per-patch MSE scores, with segmenter boundaries if given."""
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.hist(scores, bins=_log_bins(np.asarray(scores)), color="tab:blue", alpha=0.8)
+    ax.hist(scores, bins=_log_bins(np.asarray(scores)).tolist(), color="tab:blue", alpha=0.8)
     for t in thresholds:
         ax.axvline(t, color="tab:red", lw=1.5, ls="--")
     ax.set_xscale("log")
@@ -73,7 +75,7 @@ def confusion_figure(matrix: np.ndarray, title: str = "Gater confusion") -> Figu
 def mse_distributions(per_volume: Mapping[str, np.ndarray]) -> Figure:
     """Per-volume MSE per method: log-scale histograms on one axis (paper Figs. 1 and S2)."""
     values = np.concatenate([np.asarray(v) for v in per_volume.values()])
-    bins = _log_bins(values)
+    bins = _log_bins(values).tolist()
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
     for name, v in per_volume.items():
         ax.hist(v, bins=bins, histtype="step", lw=1.8, label=name)

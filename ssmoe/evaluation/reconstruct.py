@@ -37,15 +37,15 @@ def reconstruct(
     patches = tiler.lr_patches(np.asarray(lr_volume, dtype=np.float32))
     active = np.flatnonzero(np.abs(patches).reshape(len(patches), -1).max(axis=1) > 0)
     out = np.zeros((len(patches), 1, 16, 16, 16), dtype=np.float32)
-    has_routes = hasattr(model, "forward_with_routes")
-    routes = np.full(len(patches), -1, dtype=np.int64) if has_routes else None
+    with_routes = getattr(model, "forward_with_routes", None)  # mixtures report their experts
+    routes = np.full(len(patches), -1, dtype=np.int64) if with_routes is not None else None
     a = torch.as_tensor(np.asarray(acq, dtype=np.float32)).reshape(1, -1).to(device)
     for start in range(0, len(active), batch_size):
         idx = active[start : start + batch_size]
         x = torch.from_numpy(patches[idx]).to(device)
         acq_b = a.expand(len(idx), -1)
-        if routes is not None:
-            y, r = model.forward_with_routes(x, acq_b)
+        if with_routes is not None and routes is not None:
+            y, r = with_routes(x, acq_b)
             routes[idx] = r.cpu().numpy()
         else:
             y = model(x, acq_b)

@@ -57,6 +57,9 @@ class AcquisitionNorm(nn.Module):
     A constant column (e.g. one TE in a tiny protocol) gets std 1 so it maps to 0, not NaN.
     """
 
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         super().__init__()
         std = torch.where(std > 0, std, torch.ones_like(std))

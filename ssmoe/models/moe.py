@@ -13,12 +13,15 @@ Every model is self-contained (normalisation buffers inside) so a logged model c
 from __future__ import annotations
 
 import copy
+from typing import TypeVar
 
 import torch
 from torch import nn
 
 from ssmoe.models.gater import AcquisitionNorm, Gater
 from ssmoe.models.unet import Decoder, Encoder, UNetConfig, global_average_pool, with_base
+
+MT = TypeVar("MT", bound=nn.Module)
 
 
 class UNetSR(nn.Module):
@@ -47,7 +50,8 @@ def decode_routed(
     labels: torch.Tensor,
 ) -> torch.Tensor:
     """Decode each patch with the expert its label names (one batched call per expert)."""
-    return with_base(config, x, _decode(experts, *encoder(x), labels))
+    skip, bottom = encoder(x)
+    return with_base(config, x, _decode(experts, skip, bottom, labels))
 
 
 def _decode(
@@ -108,6 +112,10 @@ class SSMoE(nn.Module):
 class HardMoE(nn.Module):
     """Hard MoE baseline: K-means clusters of the baseline's E^O features, one expert each."""
 
+    centroids: torch.Tensor
+    feature_mean: torch.Tensor
+    feature_std: torch.Tensor
+
     def __init__(
         self,
         config: UNetConfig,
@@ -154,7 +162,7 @@ def expert_from(decoder: Decoder) -> Decoder:
     return copy.deepcopy(decoder)
 
 
-def freeze(module: nn.Module) -> nn.Module:
+def freeze(module: MT) -> MT:
     """Stop gradients and fix BN statistics of a module (the frozen encoder)."""
     for p in module.parameters():
         p.requires_grad_(False)

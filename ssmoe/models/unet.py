@@ -21,8 +21,6 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ssmoe.typing import Task
-
 # Per task: first pooling, stride of the skip path's transposed conv, stride of the SR step.
 _TASK_STRIDES: dict[
     str, tuple[tuple[int, int, int], tuple[int, int, int], tuple[int, int, int]]
@@ -38,7 +36,7 @@ HR_PATCH = (16, 16, 16)
 class UNetConfig:
     """Backbone hyper-parameters. ``width`` is the paper's nf (64); small widths serve CPU runs."""
 
-    task: Task = "iso"
+    task: str = "iso"  # "iso" or "aniso" (checked below; a str so configs can pass strings)
     width: int = 64
     # Global residual: y = trilinear(x) + D(E(x)), so D learns the correction to interpolation.
     # Off in the paper's model; on for CPU presets, whose few hundred steps cannot teach a

@@ -9,11 +9,13 @@ import sys
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import nibabel as nib
 import numpy as np
 import pandas as pd
+from torch import nn
 from tqdm.auto import tqdm
 
 from ssmoe.data.degrade import SCALES
@@ -82,7 +84,7 @@ def run_evaluate(
         "evaluate", params=params, experiment=experiment, parent_run_id=parent_run_id
     ) as run:
         device = pick_device(config.device)
-        models = {"unet": load_model(lineage.model_uri, device)}
+        models: dict[str, nn.Module] = {"unet": load_model(lineage.model_uri, device)}
         if config.hardmoe_run:
             models["hardmoe"] = load_model(f"runs:/{config.hardmoe_run}/model", device)
         models["ssmoe"] = load_model(f"runs:/{config.phase3_run}/model", device)
@@ -126,7 +128,9 @@ def run_evaluate(
             hr_tiles = tiler.hr_patches(hr)[foreground]
             tile_err = ((recs["unet"].tiles[foreground] - hr_tiles) ** 2).reshape(len(hr_tiles), -1)
             labels = segment_labels(thresholds, tile_err.mean(1))
-            matrix += confusion(labels, recs["ssmoe"].routes[foreground], k)
+            ssmoe_routes = recs["ssmoe"].routes
+            assert ssmoe_routes is not None, "an SS-MoE reconstruction reports its routes"
+            matrix += confusion(labels, ssmoe_routes[foreground], k)
             rows.append(
                 {
                     "volume": v,
@@ -194,5 +198,6 @@ def _log_coronal(coronal: dict[str, np.ndarray], volume: int, y: int, subject, t
     }
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "coronal.npz"
-        np.savez_compressed(path, **coronal, volume=volume, slice=y, **zooms)
+        arrays: dict[str, Any] = {**coronal, "volume": volume, "slice": y, **zooms}
+        np.savez_compressed(path, **arrays)
         mlflow.log_artifact(str(path), "evaluation")

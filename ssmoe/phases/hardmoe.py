@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from sklearn.cluster import KMeans
 
-from ssmoe.models.moe import HardMoE, freeze
+from ssmoe.models.moe import HardMoE, UNetSR, freeze
 from ssmoe.models.unet import count_weights
 from ssmoe.phases.common import EpochHook, epoch_logger, pair_tensors, phase1_lineage, seeded
 from ssmoe.phases.phase3 import expert_rows
@@ -63,7 +63,7 @@ def run_hardmoe(
     ) as run:
         seeded(config.seed)
         device = pick_device(config.device)
-        baseline = freeze(load_model(lineage.model_uri)).to(device)
+        baseline = freeze(load_model(lineage.model_uri, kind=UNetSR)).to(device)
         rows = expert_rows(lineage.scores, config.n_pairs, config.seed)
         x, y, acq = pair_tensors(lineage.pairs(rows))
         val = torch.from_numpy(rows["is_val"].to_numpy(bool))

@@ -86,12 +86,12 @@ def run_phase2(
         is_val = table["is_val"].to_numpy(bool)
         segmenter = get_segmenter(config.segmenter, config.k, seed=config.seed)
         segmenter.fit(table.loc[~is_val, "score"].to_numpy())
+        thresholds = segmenter.thresholds_
+        assert thresholds is not None
         labels = segmenter.predict(table["score"].to_numpy())
         described = segmenter.describe()
         log_json(described, "segmenter/segmenter.json")
-        mlflow.log_params(
-            {f"threshold_{i}": f"{t:.6g}" for i, t in enumerate(segmenter.thresholds_)}
-        )
+        mlflow.log_params({f"threshold_{i}": f"{t:.6g}" for i, t in enumerate(thresholds)})
         counts = np.bincount(labels[~is_val], minlength=config.k)
         mlflow.log_metrics({f"class_count_{i}": int(c) for i, c in enumerate(counts)})
         for key in ("n_levels_at_alpha", "n_levels"):
@@ -100,7 +100,7 @@ def run_phase2(
         log_figure(
             score_histogram(
                 table["score"].to_numpy(),
-                segmenter.thresholds_,
+                thresholds,
                 title=f"Pseudo error labels ({config.segmenter})",
             ),
             "figures/label_histogram.png",
@@ -112,7 +112,7 @@ def run_phase2(
             "labels/pseudo_labels.csv",
         )
 
-        baseline = freeze(load_model(lineage.model_uri))
+        baseline = freeze(load_model(lineage.model_uri, kind=UNetSR))
         pairs = lineage.pairs(table)
         x, acq = torch.from_numpy(pairs.lr), torch.from_numpy(pairs.acq)
         baseline.to(device)
@@ -176,7 +176,7 @@ def run_phase2(
         log.info(
             "phase2 run %s: thresholds %s, counts %s",
             run.info.run_id,
-            np.round(segmenter.thresholds_, 5).tolist(),
+            np.round(thresholds, 5).tolist(),
             counts.tolist(),
         )
         return run.info.run_id

@@ -12,9 +12,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ssmoe.models.moe import SSMoE, freeze
+from ssmoe.models.moe import SSMoE, UNetSR, freeze
 from ssmoe.models.unet import count_weights
 from ssmoe.phases.common import EpochHook, epoch_logger, pair_tensors, phase1_lineage, seeded
+from ssmoe.phases.phase2 import GatedEncoder
 from ssmoe.tracking.artifacts import load_frame, load_model, log_frame, log_model
 from ssmoe.tracking.runs import require_step, run_params, step_run
 from ssmoe.training.experts import train_experts
@@ -74,8 +75,8 @@ def run_phase3(
     ) as run:
         seeded(config.seed)
         device = pick_device(config.device)
-        gated = freeze(load_model(f"runs:/{config.phase2_run}/gater")).to(device)
-        baseline = freeze(load_model(lineage.model_uri))
+        gated = freeze(load_model(f"runs:/{config.phase2_run}/gater", kind=GatedEncoder)).to(device)
+        baseline = freeze(load_model(lineage.model_uri, kind=UNetSR))
         labels = load_frame(config.phase2_run, "labels/pseudo_labels.csv")["label"].to_numpy()
         table = lineage.scores.assign(label=labels)
         rows = expert_rows(table, config.n_pairs, config.seed)

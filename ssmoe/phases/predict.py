@@ -14,6 +14,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import torch
 from tqdm.auto import tqdm
 
 from ssmoe.data.degrade import SCALES
@@ -52,6 +53,8 @@ def run_predict(config: PredictConfig) -> Path:
     if not src.exists():
         raise ValueError(f"{src}: input file not found")
     image = nib.load(str(src))
+    if not isinstance(image, nib.Nifti1Image):
+        raise ValueError(f"{src}: not a NIfTI-1 image ({type(image).__name__})")
     n_volumes = image.shape[3] if len(image.shape) == 4 else 1
     if len(image.shape) not in (3, 4):
         raise ValueError(f"{src}: expected a 3D or 4D NIfTI, got shape {image.shape}")
@@ -61,10 +64,11 @@ def run_predict(config: PredictConfig) -> Path:
             f"{config.params}: {len(params)} parameter rows but {src} has {n_volumes} volume(s)"
         )
     device = pick_device(config.device)
-    model = load_model(config.model, device)
-    scale = SCALES[model.task]
+    model: torch.nn.Module = load_model(config.model, device)
+    task = str(model.task)
+    scale = SCALES[task]
     hr_shape = tuple(int(n * s) for n, s in zip(image.shape[:3], scale, strict=True))
-    tiler = GridTiler(hr_shape, model.task, stride=config.stride)
+    tiler = GridTiler(hr_shape, task, stride=config.stride)  # type: ignore[arg-type]
     out = np.zeros((*hr_shape, n_volumes), dtype=np.float32)
     for v in tqdm(range(n_volumes), desc="predict", disable=not sys.stderr.isatty()):
         lr = np.asarray(

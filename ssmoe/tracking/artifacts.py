@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import mlflow
 import pandas as pd
@@ -13,6 +13,8 @@ import torch
 from mlflow.tracking import MlflowClient
 
 import ssmoe
+
+M = TypeVar("M", bound=torch.nn.Module)
 
 
 def log_frame(frame: pd.DataFrame, path: str) -> None:
@@ -73,14 +75,21 @@ def log_model(model: torch.nn.Module, name: str = "model") -> str:
     return f"runs:/{run.info.run_id}/{name}"
 
 
-def load_model(uri: str, device: torch.device | str = "cpu") -> torch.nn.Module:
-    """Load a logged ssmoe model (``runs:/<id>/model``, ``models:/<name>/<version>``, a path)."""
+def load_model(
+    uri: str,
+    device: torch.device | str = "cpu",
+    kind: type[M] = torch.nn.Module,  # type: ignore[assignment]
+) -> M:
+    """Load a logged ssmoe model (``runs:/<id>/model``, ``models:/<name>/<version>``, a path),
+    checked to be a ``kind`` (e.g. ``UNetSR`` for a phase-1 model)."""
     try:
         model = mlflow.pytorch.load_model(uri, map_location=torch.device(device))
     except Exception as err:
         raise ValueError(f"cannot load model {uri!r}: {err}") from err
     if not hasattr(model, "task"):
         raise ValueError(f"{uri!r} is not an ssmoe super-resolution model (no 'task')")
+    if not isinstance(model, kind):
+        raise ValueError(f"{uri!r} is a {type(model).__name__}, expected a {kind.__name__}")
     return model.eval()
 
 

@@ -25,7 +25,7 @@ class ExpertBank(nn.Module):
     def __init__(self, config: UNetConfig, encoder: Encoder, experts: list[Decoder]) -> None:
         super().__init__()
         self.config = config
-        self.encoder = freeze(encoder)
+        self.encoder: Encoder = freeze(encoder)
         self.experts = nn.ModuleList(experts)
 
     def forward(self, x: torch.Tensor, routes: torch.Tensor) -> torch.Tensor:
@@ -50,7 +50,8 @@ def train_experts(
     desc: str = "experts",
 ) -> list[Decoder]:
     """Train K experts; data are (x LR, y HR, routes int64 in 0..K-1) tensors."""
-    bank = ExpertBank(model_config, encoder, [expert_from(baseline_decoder) for _ in range(k)])
+    experts = [expert_from(baseline_decoder) for _ in range(k)]
+    bank = ExpertBank(model_config, encoder, experts)
     for p in bank.experts.parameters():
         p.requires_grad_(True)
     train(
@@ -64,4 +65,4 @@ def train_experts(
         on_epoch=on_epoch,
         desc=desc,
     )
-    return [freeze(e) for e in bank.experts]
+    return [freeze(e) for e in experts]
