@@ -65,6 +65,8 @@ def evaluate_best(
 ) -> FinalTest:
     """Evaluate the best trial on ``fold.test`` (once per best trial) and log the summary."""
     best = study.best_trial  # ValueError when no trial completed
+    assert best.value is not None
+    best_value = float(best.value)
     client = MlflowClient()
     done = study.user_attrs.get(ATTR_FINAL) or {}
     run_id: str | None = None
@@ -95,7 +97,7 @@ def evaluate_best(
     val = best.user_attrs.get("val", {})
     step = len(study.get_trials(deepcopy=False))
     metrics = {
-        "best_objective": float(best.value),
+        "best_objective": best_value,
         **{f"best_{k}": float(v) for k, v in val.items()},
         **{f"best_{k}": float(v) for k, v in best.params.items() if isinstance(v, (int, float))},
         **test,
@@ -103,4 +105,4 @@ def evaluate_best(
     }
     for key, value in metrics.items():
         client.log_metric(parent_run_id, key, float(value), step=step)
-    return FinalTest(best.number, dict(best.params), float(best.value), test, run_id)
+    return FinalTest(best.number, dict(best.params), best_value, test, run_id)

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial
@@ -92,7 +93,9 @@ def make_storage(
     url = resolve_url(config.url)
     if "://" not in url:
         log.warning("journal file %s: no heartbeats, a killed worker's trial stays RUNNING", url)
-        backend = optuna.storages.journal.JournalFileBackend(str(Path(url).resolve()))
+        from optuna.storages.journal import JournalFileBackend
+
+        backend = JournalFileBackend(str(Path(url).resolve()))
         return optuna.storages.JournalStorage(backend)
     with quiet():
         retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=config.max_retry)
@@ -103,7 +106,7 @@ def make_storage(
         if on_stale is not None:
             on_stale(study, trial)
 
-    engine_kwargs = {}
+    engine_kwargs: dict[str, Any]
     if url.startswith("sqlite"):
         # Several local workers share one file: wait for the write lock instead of failing.
         engine_kwargs = {"connect_args": {"timeout": 60}}

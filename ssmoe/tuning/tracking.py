@@ -74,8 +74,9 @@ def shared_parent_run(
         return run_id
     deadline = time.monotonic() + wait_s
     while True:
-        run_id = study.user_attrs.get(ATTR_PARENT_RUN)
-        if run_id:
+        recorded: str | None = study.user_attrs.get(ATTR_PARENT_RUN)
+        if recorded:
+            run_id = recorded
             break
         if time.monotonic() > deadline:
             log.warning("study %s has no parent run after %.0f s: creating it", study, wait_s)

@@ -142,3 +142,16 @@ def test_config_checks() -> None:
     }
     with pytest.raises(ValueError, match="STEP.FIELD=VALUE"):
         TuneConfig.parse_overrides(["phase9.n=1"])
+
+
+def test_cli_reports_a_bad_space_as_a_usage_error(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from ssmoe.cli import main
+
+    (tmp_path / "bad.json").write_text(json.dumps({"params": {"k": {"type": "set"}}}))
+    result = CliRunner().invoke(
+        main, ["tune", "--study", "s", "--n-trials", "2", "--space", str(tmp_path / "bad.json")]
+    )
+    assert result.exit_code == 1
+    assert "params.k.type: 'set'" in result.output and "Traceback" not in result.output
