@@ -12,6 +12,7 @@ import torch
 from ssmoe.data.patches import PatchIndex, PatchPairs, extract_pairs
 from ssmoe.data.reader import MudiDataset, open_dataset
 from ssmoe.tracking.runs import require_step, run_params
+from ssmoe.training.loop import TrainConfig
 
 EpochHook = Callable[[str, int, dict[str, float]], None]
 """Called as hook(step, epoch, metrics) after every epoch of every phase (the tuner's pruner)."""
@@ -94,6 +95,22 @@ def epoch_logger(
             hook(step, epoch, metrics)
 
     return on_epoch
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainingFields:
+    """The optimisation settings every training phase shares (paper: Adam 1e-3, decay 1e-6,
+    batch 64); keyword-only so each phase's own required fields come first."""
+
+    epochs: int = 1
+    batch_size: int = 64
+    lr: float = 1e-3
+    decay: float = 1e-6
+    seed: int = 0
+    device: str = "auto"
+
+    def train_config(self) -> TrainConfig:
+        return TrainConfig(self.epochs, self.batch_size, self.lr, self.decay, self.seed)
 
 
 def seeded(seed: int) -> None:

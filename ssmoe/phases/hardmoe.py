@@ -17,27 +17,28 @@ from sklearn.cluster import KMeans
 
 from ssmoe.models.moe import HardMoE, UNetSR, freeze
 from ssmoe.models.unet import count_weights
-from ssmoe.phases.common import EpochHook, epoch_logger, pair_tensors, phase1_lineage, seeded
+from ssmoe.phases.common import (
+    EpochHook,
+    TrainingFields,
+    epoch_logger,
+    pair_tensors,
+    phase1_lineage,
+    seeded,
+)
 from ssmoe.phases.phase3 import expert_rows
 from ssmoe.tracking.artifacts import load_model, log_model
 from ssmoe.tracking.runs import step_run
 from ssmoe.training.experts import train_experts
-from ssmoe.training.loop import TrainConfig, pick_device, predict_batches
+from ssmoe.training.loop import pick_device, predict_batches
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class HardMoEConfig:
+class HardMoEConfig(TrainingFields):
     phase1_run: str
     k: int = 4
     n_pairs: int = 6000
-    epochs: int = 3
-    batch_size: int = 64
-    lr: float = 1e-3
-    decay: float = 1e-6
-    seed: int = 0
-    device: str = "auto"
 
     def __post_init__(self) -> None:
         if self.k < 2:
@@ -84,9 +85,7 @@ def run_hardmoe(
             config.k,
             train_data=(x[~val], y[~val], routes[~val]),
             val_data=(x[val], y[val], routes[val]),
-            config=TrainConfig(
-                config.epochs, config.batch_size, config.lr, config.decay, config.seed
-            ),
+            config=config.train_config(),
             device=device,
             on_epoch=epoch_logger("hardmoe", epoch_hook),
             desc="hardmoe",

@@ -19,17 +19,24 @@ from ssmoe.data.reader import open_dataset
 from ssmoe.evaluation.figures import score_histogram
 from ssmoe.models.moe import UNetSR
 from ssmoe.models.unet import UNetConfig, count_weights, glorot_normal_
-from ssmoe.phases.common import EpochHook, epoch_logger, pair_tensors, seeded, split_subjects
+from ssmoe.phases.common import (
+    EpochHook,
+    TrainingFields,
+    epoch_logger,
+    pair_tensors,
+    seeded,
+    split_subjects,
+)
 from ssmoe.tracking.artifacts import log_frame, log_model
 from ssmoe.tracking.runs import step_run
-from ssmoe.training.loop import TrainConfig, mse_loss, pick_device, predict_batches, train
+from ssmoe.training.loop import mse_loss, pick_device, predict_batches, train
 from ssmoe.typing import TASKS
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class Phase1Config:
+class Phase1Config(TrainingFields):
     """Phase-one settings. A fold is defined by its held-out ``test_subject``."""
 
     data_dir: str
@@ -40,12 +47,6 @@ class Phase1Config:
     residual: bool = False
     n_pairs: int = 6000
     val_fraction: float = 0.1
-    epochs: int = 4
-    batch_size: int = 64
-    lr: float = 1e-3
-    decay: float = 1e-6
-    seed: int = 0
-    device: str = "auto"
     preset: str = "custom"
 
     def __post_init__(self) -> None:
@@ -119,9 +120,7 @@ def run_phase1(
             loss_fn=mse_loss,
             train_data=train_data,
             val_data=val_data,
-            config=TrainConfig(
-                config.epochs, config.batch_size, config.lr, config.decay, config.seed
-            ),
+            config=config.train_config(),
             device=device,
             on_epoch=epoch_logger("phase1", epoch_hook),
             desc="phase1",

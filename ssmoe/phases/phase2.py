@@ -18,28 +18,22 @@ from torch import nn
 from ssmoe.evaluation.figures import confusion_figure, log_figure, score_histogram
 from ssmoe.models.gater import AcquisitionNorm, Gater, GaterConfig
 from ssmoe.models.moe import UNetSR, freeze
-from ssmoe.phases.common import EpochHook, epoch_logger, phase1_lineage, seeded
+from ssmoe.phases.common import EpochHook, TrainingFields, epoch_logger, phase1_lineage, seeded
 from ssmoe.segmenters import get_segmenter
 from ssmoe.tracking.artifacts import load_model, log_frame, log_json, log_model
 from ssmoe.tracking.runs import step_run
-from ssmoe.training.loop import TrainConfig, pick_device, predict_batches, train
+from ssmoe.training.loop import pick_device, predict_batches, train
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class Phase2Config:
+class Phase2Config(TrainingFields):
     """Phase-two settings: the phase-1 run, the segmenter, K and the gater's training."""
 
     phase1_run: str
     segmenter: str = "mqs"
     k: int = 4
-    epochs: int = 10
-    batch_size: int = 64
-    lr: float = 1e-3
-    decay: float = 1e-6
-    seed: int = 0
-    device: str = "auto"
 
 
 class GatedEncoder(nn.Module):
@@ -145,9 +139,7 @@ def run_phase2(
             loss_fn=loss_fn,
             train_data=(features[~val], acq_z[~val], y[~val]),
             val_data=(features[val], acq_z[val], y[val]),
-            config=TrainConfig(
-                config.epochs, config.batch_size, config.lr, config.decay, config.seed
-            ),
+            config=config.train_config(),
             device=device,
             on_epoch=on_epoch,
             desc="phase2",

@@ -14,28 +14,29 @@ import torch
 
 from ssmoe.models.moe import SSMoE, UNetSR, freeze
 from ssmoe.models.unet import count_weights
-from ssmoe.phases.common import EpochHook, epoch_logger, pair_tensors, phase1_lineage, seeded
+from ssmoe.phases.common import (
+    EpochHook,
+    TrainingFields,
+    epoch_logger,
+    pair_tensors,
+    phase1_lineage,
+    seeded,
+)
 from ssmoe.phases.phase2 import GatedEncoder
 from ssmoe.tracking.artifacts import load_frame, load_model, log_frame, log_model
 from ssmoe.tracking.runs import require_step, run_params, step_run
 from ssmoe.training.experts import train_experts
-from ssmoe.training.loop import TrainConfig, pick_device, predict_batches
+from ssmoe.training.loop import pick_device, predict_batches
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class Phase3Config:
+class Phase3Config(TrainingFields):
     """Phase-three settings: the phase-2 run and the experts' fine-tuning budget."""
 
     phase2_run: str
     n_pairs: int = 6000
-    epochs: int = 3
-    batch_size: int = 64
-    lr: float = 1e-3
-    decay: float = 1e-6
-    seed: int = 0
-    device: str = "auto"
 
 
 def expert_rows(table: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
@@ -99,9 +100,7 @@ def run_phase3(
             k,
             train_data=(x[~val], y[~val], routes[~val]),
             val_data=(x[val], y[val], routes[val]),
-            config=TrainConfig(
-                config.epochs, config.batch_size, config.lr, config.decay, config.seed
-            ),
+            config=config.train_config(),
             device=device,
             on_epoch=epoch_logger("phase3", epoch_hook),
             desc="phase3",
