@@ -11,9 +11,9 @@ from pathlib import Path
 
 import optuna
 import pytest
-from conftest import FAST_FLAGS, SSMOE, subprocess_env, write_space
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
+from tune_helpers import FAST_FLAGS, SSMOE, subprocess_env, write_space
 
 from ssmoe.tuning.tracking import ATTR_PARENT_RUN, ATTR_TRIAL_RUN
 

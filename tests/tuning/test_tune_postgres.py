@@ -20,10 +20,10 @@ from pathlib import Path
 
 import optuna
 import pytest
-from conftest import FAST_FLAGS, SSMOE, subprocess_env, write_space
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 from sqlalchemy.engine import make_url
+from tune_helpers import FAST_FLAGS, SSMOE, subprocess_env, write_space
 
 from ssmoe.tuning.tracking import ATTR_PARENT_RUN, ATTR_TRIAL_RUN
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import optuna
 import pytest
-from conftest import FAST, write_space
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
+from tune_helpers import FAST, write_space
 
 from ssmoe.tuning import StorageConfig, TuneConfig, run_tune
 from ssmoe.tuning.tracking import ATTR_PARENT_RUN, ATTR_TRIAL_RUN
