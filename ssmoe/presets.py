@@ -13,7 +13,7 @@ class Preset:
 
     name: str
     width: int  # nf of the SR U-Net
-    residual: bool  # y = trilinear(x) + D(E(x)) (see UNetConfig)
+    residual: bool  # y = cubic_spline(x) + D(E(x)) (see UNetConfig)
     n_pairs: int  # phase 1-2 training pairs (paper: ~270k)
     n_pairs_phase3: int  # phase-3 expert fine-tuning pairs (paper: 100k)
     epochs_phase1: int

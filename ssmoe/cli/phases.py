@@ -97,7 +97,7 @@ def training_options(fn: F) -> F:
 @click.option(
     "--residual/--no-residual",
     default=None,
-    help="Global residual over trilinear upsampling (default: from the preset).",
+    help="Global residual over cubic-spline upsampling (default: from the preset).",
 )
 @training_options
 @user_errors

@@ -16,9 +16,12 @@ Tasks (`SCALES` in ssmoe.data.degrade): ``iso`` maps an 8^3 LR patch to 16^3; ``
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
+import numpy as np
 import torch
+from scipy import ndimage
 from torch import nn
 
 # Per task: first pooling, stride of the skip path's transposed conv, stride of the SR step.
@@ -38,7 +41,7 @@ class UNetConfig:
 
     task: str = "iso"  # "iso" or "aniso" (checked below; a str so configs can pass strings)
     width: int = 64
-    # Global residual: y = trilinear(x) + D(E(x)), so D learns the correction to interpolation.
+    # Global residual: y = cubic_spline(x) + D(E(x)), so D learns the correction to interpolation.
     # Off in the paper's model; on for CPU presets, whose few hundred steps cannot teach a
     # non-residual network the intensity scale (see README, Results).
     residual: bool = False
@@ -135,11 +138,27 @@ class Decoder(nn.Module):
         return self.head(self.block5(self.sr_up(self.block4(x))))
 
 
+@functools.lru_cache(maxsize=8)
+def _spline_matrix(n_lr: int, scale: int) -> np.ndarray:
+    """(n_lr * scale, n_lr) linear map of 1-D cubic B-spline interpolation on the block geometry
+    (HR voxel i samples LR coordinate (i - (scale-1)/2) / scale; 'nearest' beyond the edge) -
+    the same interpolation as the cubic-spline baseline, restricted to one patch."""
+    coords = (np.arange(n_lr * scale) - (scale - 1) / 2) / scale
+    basis = np.eye(n_lr)
+    return np.stack(
+        [ndimage.map_coordinates(b, [coords], order=3, mode="nearest") for b in basis], axis=1
+    )
+
+
 def base_upsample(config: UNetConfig, x: torch.Tensor) -> torch.Tensor:
-    """Trilinear upsampling of an LR patch to 16^3 on the exact block geometry
-    (align_corners=False: LR voxel centres sit between the HR voxels they average)."""
-    scale = tuple(float(h // n) for h, n in zip(HR_PATCH, LR_PATCH[config.task], strict=True))
-    return nn.functional.interpolate(x, scale_factor=scale, mode="trilinear", align_corners=False)
+    """Cubic-spline upsampling of LR patches (B, 1, *LR_PATCH) to (B, 1, 16, 16, 16), as three
+    fixed separable matrices."""
+    lr = LR_PATCH[config.task]
+    mats = [
+        torch.as_tensor(_spline_matrix(n, h // n), dtype=x.dtype, device=x.device)
+        for n, h in zip(lr, HR_PATCH, strict=True)
+    ]
+    return torch.einsum("ia,jb,kc,nzabc->nzijk", *mats, x)
 
 
 def with_base(config: UNetConfig, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

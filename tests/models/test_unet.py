@@ -100,7 +100,7 @@ def test_acquisition_norm_z_scores_and_survives_constant_columns() -> None:
 
 
 @pytest.mark.parametrize("task", ["iso", "aniso"])
-def test_residual_model_adds_trilinear_upsampling_on_the_block_geometry(task: str) -> None:
+def test_residual_model_adds_cubic_spline_upsampling_on_the_block_geometry(task: str) -> None:
     from ssmoe.data.degrade import degrade
 
     model = UNetSR(UNetConfig(task, 4, residual=True)).eval()
@@ -113,3 +113,16 @@ def test_residual_model_adds_trilinear_upsampling_on_the_block_geometry(task: st
         out = model(lr)[0, 0].numpy()
     # a zero decoder leaves the interpolation: exact for a ramp away from the patch border
     assert abs(out[2:-2, 2:-2, 2:-2] - hr[2:-2, 2:-2, 2:-2]).max() < 1e-3
+
+
+@pytest.mark.parametrize("task", ["iso", "aniso"])
+def test_residual_base_is_the_cubic_spline_baseline_on_a_patch(task: str) -> None:
+    import numpy as np
+
+    from ssmoe.data.degrade import SCALES
+    from ssmoe.evaluation.interpolation import cubic_spline_upsample
+    from ssmoe.models.unet import base_upsample
+
+    lr = np.random.default_rng(0).random(LR_PATCH[task]).astype(np.float32)
+    ours = base_upsample(UNetConfig(task, 4), torch.from_numpy(lr)[None, None])[0, 0].numpy()
+    assert np.abs(ours - cubic_spline_upsample(lr, SCALES[task])).max() < 1e-5
