@@ -50,7 +50,7 @@ PRESETS: dict[str, Preset] = {
         residual=True,
         n_pairs=3_000,
         n_pairs_phase3=2_000,
-        epochs_phase1=4,
+        epochs_phase1=6,
         epochs_phase2=10,
         epochs_phase3=3,
     ),

@@ -135,8 +135,10 @@ class _Runner:
             client.set_tag(run_id, TAG_CODE_VERSION, code_version())
         self.result.runs[name] = run_id
         self.result.reused[name] = bool(found)
-        mlflow.log_param(f"{name}_run", run_id)
-        mlflow.set_tag(f"ssmoe.reused.{name}", str(bool(found)).lower())
+        # Written to the parent by id: the active run is not necessarily the parent.
+        client = MlflowClient()
+        client.log_param(self.parent, f"{name}_run", run_id)
+        client.set_tag(self.parent, f"ssmoe.reused.{name}", str(bool(found)).lower())
         return run_id
 
     def kwargs(self) -> dict[str, Any]:
