@@ -30,7 +30,8 @@ def main() -> None:
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="ssmoe-quickstart-"))
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "MLFLOW_RUN_ID")}
     start = time.perf_counter()
-    subprocess.run(["ssmoe", "quickstart", "--workdir", str(workdir), *args.extra], env=env,
+    cmd = [sys.executable, "-m", "ssmoe", "quickstart", "--workdir", str(workdir), *args.extra]
+    subprocess.run(cmd, env=env,
                    check=True)
     total = time.perf_counter() - start
 

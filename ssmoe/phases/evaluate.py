@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from ssmoe.data.degrade import SCALES
 from ssmoe.data.patches import GridTiler
+from ssmoe.data.protocol import get_protocol
 from ssmoe.evaluation.figures import confusion_figure, log_figure, mse_distributions
 from ssmoe.evaluation.interpolation import cubic_spline_upsample
 from ssmoe.evaluation.metrics import STATISTICS, summary_table, volume_mse, wilcoxon_table
@@ -51,7 +52,7 @@ class EvaluateConfig:
     stride: int = 16  # HR tiling stride; < 16 averages overlapping tiles
     batch_size: int = 256
     max_volumes: int | None = None  # None: every volume of the held-out subject
-    figure_volume: int = 118  # the paper's Fig. 3 shows the 119th volume
+    figure_volume: int = 118  # row of the full protocol shown in Fig. 3 (the paper: the 119th)
     seed: int = 0
     device: str = "auto"
 
@@ -100,7 +101,7 @@ def run_evaluate(
             if config.max_volumes is None
             else min(config.max_volumes, subject.n_volumes)
         )
-        fig_volume = min(config.figure_volume, n_volumes - 1)
+        fig_volume = min(figure_volume(subject.params, config.figure_volume), n_volumes - 1)
         mask = subject.mask
         y_slice = int(np.round(np.nonzero(mask)[1].mean()))
         coronal: dict[str, np.ndarray] = {}
@@ -179,6 +180,14 @@ def run_evaluate(
         mlflow.log_metric("gater_accuracy_test", float(np.trace(matrix) / max(matrix.sum(), 1)))
         log.info("evaluate run %s:\n%s", run.info.run_id, summary.to_string(index=False))
         return run.info.run_id
+
+
+def figure_volume(params: np.ndarray, full_row: int) -> int:
+    """The volume acquired like row ``full_row`` of the full Super MUDI protocol (the paper's
+    Fig. 3 volume), or the closest acquisition (b, TE, TI, direction) in a sub-protocol."""
+    target = get_protocol("full")[full_row]
+    scale = np.array([1.0, 1.0, 1.0, 1000.0, 1000.0, 25.0])
+    return int(np.abs((params - target) / scale).sum(axis=1).argmin())
 
 
 def segment_labels(thresholds: np.ndarray, scores: np.ndarray) -> np.ndarray:

@@ -80,3 +80,12 @@ def test_reconstruct_reassembles_tiles_and_skips_background(stride: int) -> None
     rec = reconstruct(_NearestUp(), lr, np.zeros(6), tiler)
     assert np.allclose(rec.volume, np.repeat(lr, 2, axis=2))
     assert rec.routes is None and rec.tiles.shape == (len(tiler), 1, 16, 16, 16)
+
+
+def test_figure_volume_is_the_papers_acquisition_in_any_protocol() -> None:
+    from ssmoe.data.protocol import get_protocol
+    from ssmoe.phases.evaluate import figure_volume
+
+    full, quick = get_protocol("full"), get_protocol("quick")
+    assert figure_volume(full, 118) == 118
+    assert np.array_equal(quick[figure_volume(quick, 118)], full[118])

@@ -142,7 +142,7 @@ def test_evaluate_logs_distributions_statistics_and_tests(runs) -> None:
     )
     assert coronal["hr"].shape == coronal["ssmoe"].shape == (32, 24)
     assert coronal["lr"].shape == (32, 12)
-    assert int(coronal["volume"]) == 5  # figure volume clipped to the evaluated range
+    assert 0 <= int(coronal["volume"]) < 6  # a volume among those evaluated
     confusion = load_frame(runs["evaluate"], "evaluation/confusion.csv")
     assert confusion[["pred_0", "pred_1"]].to_numpy().sum() > 0
     for p in ("task", "test_subject", "k", "segmenter", "phase1_run", "phase2_run"):
