@@ -44,6 +44,14 @@ def pipeline_options(fn):
         click.option("--device", default="auto", show_default=True),
         click.option("--max-volumes", type=OPT_INT, help="Evaluate only the first N volumes."),
         click.option("--experiment", default="ssmoe", show_default=True),
+        click.option(
+            "--set",
+            "overrides",
+            multiple=True,
+            metavar="STEP.FIELD=VALUE",
+            help="Override a step's config field, e.g. phase1.n_pairs=20000 "
+            "(repeatable; JSON values).",
+        ),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -51,9 +59,9 @@ def pipeline_options(fn):
 
 
 def _pipeline_config(
-    workdir, data_dir, preset, subjects, segmenter, k, seed, device, max_volumes, **extra
+    workdir, data_dir, preset, subjects, segmenter, k, seed, device, max_volumes, overrides, **extra
 ):
-    from ssmoe.study.pipeline import PipelineConfig
+    from ssmoe.study.pipeline import PipelineConfig, parse_overrides
 
     return PipelineConfig(
         workdir=workdir,
@@ -65,6 +73,7 @@ def _pipeline_config(
         seed=seed,
         device=device,
         max_volumes=max_volumes,
+        overrides=parse_overrides(overrides),
         **extra,
     )
 

@@ -9,11 +9,12 @@ and, because their upstream run ids change, everything downstream of it.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import mlflow
 from mlflow.tracking import MlflowClient
@@ -44,6 +45,8 @@ from ssmoe.study.cache import (
 from ssmoe.tracking.runs import setup, step_run
 
 log = logging.getLogger(__name__)
+
+C = TypeVar("C")
 
 STEPS = ("simulate", "phase1", "phase2", "phase3", "hardmoe", "evaluate")
 
@@ -84,6 +87,36 @@ class PipelineResult:
     @property
     def evaluate_run(self) -> str:
         return self.runs["evaluate"]
+
+
+def parse_overrides(items: tuple[str, ...] | list[str]) -> dict[str, dict[str, Any]]:
+    """``["phase1.n_pairs=64", ...]`` -> ``{"phase1": {"n_pairs": 64}}`` (JSON values, else
+    strings); the CLI's ``--set STEP.FIELD=VALUE``."""
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        step, dot, name = key.partition(".")
+        if not sep or not dot or step not in STEPS:
+            raise ValueError(f"override {item!r}: expected STEP.FIELD=VALUE, STEP in {STEPS}")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        out.setdefault(step, {})[name] = value
+    return out
+
+
+def _override(config: C, step: str, overrides: dict[str, dict[str, Any]]) -> C:
+    """``config`` with the fields ``overrides[step]`` names replaced (unknown names: an error)."""
+    values = overrides.get(step, {})
+    known = {f.name for f in fields(config)}  # type: ignore[arg-type]
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(
+            f"override {step}.{unknown[0]}: {type(config).__name__} has no such "
+            f"field (fields: {sorted(known)})"
+        )
+    return replace(config, **values)  # type: ignore[type-var]
 
 
 def data_fingerprint(data_dir: Path) -> str:
@@ -204,7 +237,7 @@ def run_pipeline(
         data_dir, fingerprint = _simulate(config, runner)
         lr = config.lr if config.lr is not None else p.lr
 
-        c1 = replace(
+        c1 = _override(
             Phase1Config(
                 data_dir=str(data_dir),
                 task=config.task,
@@ -221,7 +254,8 @@ def run_pipeline(
                 device=config.device,
                 preset=p.name,
             ),
-            **ov.get("phase1", {}),
+            "phase1",
+            ov,
         )
         r1 = runner.step(
             "phase1",
@@ -230,7 +264,7 @@ def run_pipeline(
             lambda: run_phase1(c1, epoch_hook=runner.hook, **runner.kwargs()),
         )
 
-        c2 = replace(
+        c2 = _override(
             Phase2Config(
                 phase1_run=r1,
                 segmenter=config.segmenter or p.segmenter,
@@ -242,7 +276,8 @@ def run_pipeline(
                 seed=config.seed,
                 device=config.device,
             ),
-            **ov.get("phase2", {}),
+            "phase2",
+            ov,
         )
         r2 = runner.step(
             "phase2",
@@ -251,7 +286,7 @@ def run_pipeline(
             lambda: run_phase2(c2, epoch_hook=runner.hook, **runner.kwargs()),
         )
 
-        c3 = replace(
+        c3 = _override(
             Phase3Config(
                 phase2_run=r2,
                 n_pairs=p.n_pairs_phase3,
@@ -262,7 +297,8 @@ def run_pipeline(
                 seed=config.seed,
                 device=config.device,
             ),
-            **ov.get("phase3", {}),
+            "phase3",
+            ov,
         )
         r3 = runner.step(
             "phase3",
@@ -273,7 +309,7 @@ def run_pipeline(
 
         rh = None
         if config.baselines:
-            ch = replace(
+            ch = _override(
                 HardMoEConfig(
                     phase1_run=r1,
                     k=c2.k,
@@ -285,7 +321,8 @@ def run_pipeline(
                     seed=config.seed,
                     device=config.device,
                 ),
-                **ov.get("hardmoe", {}),
+                "hardmoe",
+                ov,
             )
             rh = runner.step(
                 "hardmoe",
@@ -294,7 +331,7 @@ def run_pipeline(
                 lambda: run_hardmoe(ch, epoch_hook=runner.hook, **runner.kwargs()),
             )
 
-        ce = replace(
+        ce = _override(
             EvaluateConfig(
                 phase3_run=r3,
                 hardmoe_run=rh,
@@ -303,7 +340,8 @@ def run_pipeline(
                 seed=config.seed,
                 device=config.device,
             ),
-            **ov.get("evaluate", {}),
+            "evaluate",
+            ov,
         )
         re_ = runner.step(
             "evaluate",

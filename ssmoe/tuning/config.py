@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from ssmoe.data.reader import open_dataset
 from ssmoe.presets import get_preset
-from ssmoe.study.pipeline import STEPS
+from ssmoe.study.pipeline import parse_overrides
 from ssmoe.tuning.storage import StorageConfig
 
 
@@ -43,20 +42,8 @@ class TuneConfig:
 
     @staticmethod
     def parse_overrides(items: tuple[str, ...] | list[str]) -> dict[str, dict[str, Any]]:
-        """``["phase1.n_pairs=64", ...]`` -> ``{"phase1": {"n_pairs": 64}}`` (JSON values,
-        else strings)."""
-        out: dict[str, dict[str, Any]] = {}
-        for item in items:
-            key, sep, raw = item.partition("=")
-            step, dot, name = key.partition(".")
-            if not sep or not dot or step not in STEPS:
-                raise ValueError(f"override {item!r}: expected STEP.FIELD=VALUE, STEP in {STEPS}")
-            try:
-                value = json.loads(raw)
-            except json.JSONDecodeError:
-                value = raw
-            out.setdefault(step, {})[name] = value
-        return out
+        """See ``ssmoe.study.pipeline.parse_overrides``."""
+        return parse_overrides(items)
 
     def __post_init__(self) -> None:
         if not self.study or "/" in self.study:
