@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from ssmoe.cli import main
-from ssmoe.presets import PRESETS, get_preset
+from ssmoe.presets import PRESETS, Preset, get_preset
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -74,6 +74,18 @@ common = [
 ]
 
 
+def _training(p: Preset, epochs_default: int, epochs, batch_size, lr, seed, device) -> dict:
+    """A phase's TrainingFields: the explicit flags, else the preset's values."""
+    return {
+        "epochs": pick(epochs, epochs_default),
+        "batch_size": pick(batch_size, p.batch_size),
+        "lr": pick(lr, p.lr),
+        "decay": p.decay,
+        "seed": seed,
+        "device": device,
+    }
+
+
 def training_options(fn: F) -> F:
     for option in reversed(common):
         fn = option(fn)
@@ -127,12 +139,7 @@ def phase1(
         width=pick(width, p.width),
         residual=pick(residual, p.residual),
         n_pairs=pick(n_pairs, p.n_pairs),
-        epochs=pick(epochs, p.epochs_phase1),
-        batch_size=pick(batch_size, p.batch_size),
-        lr=pick(lr, p.lr),
-        decay=p.decay,
-        seed=seed,
-        device=device,
+        **_training(p, p.epochs_phase1, epochs, batch_size, lr, seed, device),
         preset=p.name,
     )
     click.echo(run_phase1(cfg, experiment=experiment))
@@ -159,12 +166,7 @@ def phase2(
         phase1_run=phase1_run,
         segmenter=pick(segmenter, p.segmenter),
         k=pick(k, p.k),
-        epochs=pick(epochs, p.epochs_phase2),
-        batch_size=pick(batch_size, p.batch_size),
-        lr=pick(lr, p.lr),
-        decay=p.decay,
-        seed=seed,
-        device=device,
+        **_training(p, p.epochs_phase2, epochs, batch_size, lr, seed, device),
     )
     click.echo(run_phase2(cfg, experiment=experiment))
 
@@ -182,12 +184,7 @@ def phase3(phase2_run, n_pairs, epochs, batch_size, lr, seed, device, preset, ex
     cfg = Phase3Config(
         phase2_run=phase2_run,
         n_pairs=pick(n_pairs, p.n_pairs_phase3),
-        epochs=pick(epochs, p.epochs_phase3),
-        batch_size=pick(batch_size, p.batch_size),
-        lr=pick(lr, p.lr),
-        decay=p.decay,
-        seed=seed,
-        device=device,
+        **_training(p, p.epochs_phase3, epochs, batch_size, lr, seed, device),
     )
     click.echo(run_phase3(cfg, experiment=experiment))
 
@@ -209,12 +206,7 @@ def hardmoe(
         phase1_run=phase1_run,
         k=pick(k, p.k),
         n_pairs=pick(n_pairs, p.n_pairs_phase3),
-        epochs=pick(epochs, p.epochs_phase3),
-        batch_size=pick(batch_size, p.batch_size),
-        lr=pick(lr, p.lr),
-        decay=p.decay,
-        seed=seed,
-        device=device,
+        **_training(p, p.epochs_phase3, epochs, batch_size, lr, seed, device),
     )
     click.echo(run_hardmoe(cfg, experiment=experiment))
 
