@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
@@ -60,7 +60,7 @@ def run_quickstart(config: QuickstartConfig, *, experiment: str = "ssmoe") -> Qu
         experiment=experiment,
         run_name="quickstart",
     ) as root:
-        run_cv(replace(cv), experiment=experiment, parent_run_id=root.info.run_id)
+        run_cv(cv, experiment=experiment, parent_run_id=root.info.run_id)
         report = build_report(
             workdir / "report",
             experiment=experiment,
