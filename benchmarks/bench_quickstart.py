@@ -31,8 +31,7 @@ def main() -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "MLFLOW_RUN_ID")}
     start = time.perf_counter()
     cmd = [sys.executable, "-m", "ssmoe", "quickstart", "--workdir", str(workdir), *args.extra]
-    subprocess.run(cmd, env=env,
-                   check=True)
+    subprocess.run(cmd, env=env, check=True)
     total = time.perf_counter() - start
 
     import mlflow
@@ -45,8 +44,10 @@ def main() -> None:
         seconds = (run.end_time - run.start_time).total_seconds()
         if step not in ("quickstart", "cv", "pipeline"):
             print(f"{step:12s} {seconds:8.1f}")
-    print(f"{'total':12s} {total:8.1f}   ({total / BUDGET_S:.2f} of the {BUDGET_S:.0f} s budget,"
-          f" {os.cpu_count()} CPU cores)")
+    print(
+        f"{'total':12s} {total:8.1f}   ({total / BUDGET_S:.2f} of the {BUDGET_S:.0f} s budget,"
+        f" {os.cpu_count()} CPU cores)"
+    )
     if not args.keep and args.workdir is None:
         shutil.rmtree(workdir, ignore_errors=True)
     sys.exit(0 if total <= BUDGET_S else 1)
