@@ -54,7 +54,12 @@ class Phase1Lineage:
     task: str
     test_subject: str
     width: int
+    preset: str
     scores: pd.DataFrame  # subject, volume, x, y, z, b, TI, TE, score, is_val
+
+    def fold_params(self) -> dict[str, str]:
+        """The fold every downstream run copies into its params (task, held-out subject, data)."""
+        return {"task": self.task, "test_subject": self.test_subject, "data_dir": self.data_dir}
 
     @property
     def model_uri(self) -> str:
@@ -80,6 +85,7 @@ def phase1_lineage(run_id: str) -> Phase1Lineage:
         task=p["task"],
         test_subject=p["test_subject"],
         width=int(p["width"]),
+        preset=p.get("preset", "custom"),
         scores=load_frame(run_id, "scores/patch_scores.csv"),
     )
 

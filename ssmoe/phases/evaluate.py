@@ -28,6 +28,7 @@ from ssmoe.evaluation.reconstruct import reconstruct
 from ssmoe.models.unet import count_weights
 from ssmoe.phases.common import phase1_lineage
 from ssmoe.phases.phase2 import confusion
+from ssmoe.segmenters import assign_labels
 from ssmoe.tracking.artifacts import load_json, load_model, log_frame
 from ssmoe.tracking.runs import require_step, run_params, step_run
 from ssmoe.training.loop import pick_device
@@ -74,12 +75,10 @@ def run_evaluate(
         **asdict(config),
         "phase1_run": lineage.run_id,
         "phase2_run": p3["phase2_run"],
-        "task": lineage.task,
-        "test_subject": lineage.test_subject,
+        **lineage.fold_params(),
         "k": p3["k"],
         "segmenter": p3["segmenter"],
-        "data_dir": lineage.data_dir,
-        "preset": lineage_preset(lineage.run_id),
+        "preset": lineage.preset,
     }
     with step_run(
         "evaluate", params=params, experiment=experiment, parent_run_id=parent_run_id
@@ -128,7 +127,7 @@ def run_evaluate(
             preds.update({name: rec.volume for name, rec in recs.items()})
             hr_tiles = tiler.hr_patches(hr)[foreground]
             tile_err = ((recs["unet"].tiles[foreground] - hr_tiles) ** 2).reshape(len(hr_tiles), -1)
-            labels = segment_labels(thresholds, tile_err.mean(1))
+            labels = assign_labels(thresholds, tile_err.mean(1))
             ssmoe_routes = recs["ssmoe"].routes
             assert ssmoe_routes is not None, "an SS-MoE reconstruction reports its routes"
             matrix += confusion(labels, ssmoe_routes[foreground], k)
@@ -188,15 +187,6 @@ def figure_volume(params: np.ndarray, full_row: int) -> int:
     target = get_protocol("full")[full_row]
     scale = np.array([1.0, 1.0, 1.0, 1000.0, 1000.0, 25.0])
     return int(np.abs((params - target) / scale).sum(axis=1).argmin())
-
-
-def segment_labels(thresholds: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """Pseudo labels from stored thresholds, with the segmenters' semantics (0 = lowest)."""
-    return np.searchsorted(thresholds, scores, side="right").astype(np.int64)
-
-
-def lineage_preset(phase1_run: str) -> str:
-    return run_params(require_step(phase1_run, "phase1")).get("preset", "custom")
 
 
 def _log_coronal(coronal: dict[str, np.ndarray], volume: int, y: int, subject, task: str) -> None:

@@ -55,9 +55,7 @@ def run_hardmoe(
     lineage = phase1_lineage(config.phase1_run)
     params = {
         **asdict(config),
-        "task": lineage.task,
-        "test_subject": lineage.test_subject,
-        "data_dir": lineage.data_dir,
+        **lineage.fold_params(),
     }
     with step_run(
         "hardmoe", params=params, experiment=experiment, parent_run_id=parent_run_id

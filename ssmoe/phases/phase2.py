@@ -18,6 +18,7 @@ from torch import nn
 from ssmoe.evaluation.figures import confusion_figure, log_figure, score_histogram
 from ssmoe.models.gater import AcquisitionNorm, Gater, GaterConfig
 from ssmoe.models.moe import UNetSR, freeze
+from ssmoe.models.unet import global_average_pool
 from ssmoe.phases.common import EpochHook, TrainingFields, epoch_logger, phase1_lineage, seeded
 from ssmoe.segmenters import get_segmenter
 from ssmoe.tracking.artifacts import load_model, log_frame, log_json, log_model
@@ -47,8 +48,7 @@ class GatedEncoder(nn.Module):
         self.acq_norm = acq_norm
 
     def forward(self, x: torch.Tensor, acq: torch.Tensor) -> torch.Tensor:
-        features = self.encoder(x)[1].mean(dim=(2, 3, 4))
-        return self.gater(features, self.acq_norm(acq))
+        return self.gater(global_average_pool(self.encoder(x)[1]), self.acq_norm(acq))
 
 
 def confusion(labels: np.ndarray, predicted: np.ndarray, k: int) -> np.ndarray:
@@ -67,9 +67,7 @@ def run_phase2(
     lineage = phase1_lineage(config.phase1_run)
     params = {
         **asdict(config),
-        "task": lineage.task,
-        "test_subject": lineage.test_subject,
-        "data_dir": lineage.data_dir,
+        **lineage.fold_params(),
     }
     with step_run(
         "phase2", params=params, experiment=experiment, parent_run_id=parent_run_id

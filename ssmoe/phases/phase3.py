@@ -67,9 +67,7 @@ def run_phase3(
         "phase1_run": phase1_run,
         "k": k,
         "segmenter": p2["segmenter"],
-        "task": lineage.task,
-        "test_subject": lineage.test_subject,
-        "data_dir": lineage.data_dir,
+        **lineage.fold_params(),
     }
     with step_run(
         "phase3", params=params, experiment=experiment, parent_run_id=parent_run_id

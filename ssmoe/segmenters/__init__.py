@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from ssmoe.segmenters.base import Segmenter, check_scores
+from ssmoe.segmenters.base import Segmenter, assign_labels, check_scores
 from ssmoe.segmenters.empirical import EmpiricalSegmenter
 from ssmoe.segmenters.io import read_scores
 from ssmoe.segmenters.kmeans import KMeansSegmenter
@@ -42,6 +42,7 @@ def get_segmenter(name: str, k: int, seed: int = 0, **options: Any) -> Segmenter
 
 __all__ = [
     "SEGMENTERS",
+    "assign_labels",
     "EmpiricalSegmenter",
     "KMeansSegmenter",
     "MQSSegmenter",

@@ -19,6 +19,15 @@ import numpy as np
 from ssmoe.typing import FloatArray, IntArray
 
 
+def assign_labels(thresholds: Any, scores: Any) -> IntArray:
+    """Labels of ``scores`` under sorted ``thresholds`` (the rule above): the number of
+    thresholds <= score, so 0 is the lowest-error class. Also for thresholds read back from a
+    logged ``segmenter.json``."""
+    return np.searchsorted(np.asarray(thresholds), np.asarray(scores), side="right").astype(
+        np.int64
+    )
+
+
 def check_scores(scores: Any, k: int) -> FloatArray:
     """Validate per-patch scores for fitting and return them as a float64 (N,) array.
 
@@ -127,7 +136,7 @@ class Segmenter(ABC):
 
     def _labels(self, arr: FloatArray) -> IntArray:
         assert self.thresholds_ is not None
-        return np.searchsorted(self.thresholds_, arr, side="right").astype(np.int64)
+        return assign_labels(self.thresholds_, arr)
 
     def __repr__(self) -> str:
         opts = ", ".join(f"{k}={v!r}" for k, v in self.options().items())
