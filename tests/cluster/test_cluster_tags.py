@@ -31,23 +31,28 @@ def test_job_tags_from_the_environment() -> None:
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowClient]:
     """One SQLite store for the module (creating one takes seconds)."""
-    uri = f"sqlite:///{tmp_path_factory.mktemp('store') / 'mlflow.db'}"
+    root = tmp_path_factory.mktemp("store")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLFLOW_TRACKING_URI", uri)
         for name in ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SSMOE_JOB_ID", "MLFLOW_RUN_ID"):
             mp.delenv(name, raising=False)
         mlflow.set_tracking_uri(uri)
-        yield MlflowClient(uri)
+        client = MlflowClient(uri)
+        # artifacts beside the store, not in ./mlruns of the working directory
+        client.create_experiment("e", artifact_location=(root / "artifacts").as_uri())
+        yield client
 
 
 def test_runs_started_in_a_job_carry_its_tags(store: MlflowClient, monkeypatch) -> None:
     names = [e.name for e in get_entry_points("mlflow.run_context_provider")]
     assert "ssmoe_job" in names, "ssmoe's MLflow plugins are not registered: pip install -e ."
-    with mlflow.start_run() as outside:
+    exp = store.get_experiment_by_name("e").experiment_id
+    with mlflow.start_run(experiment_id=exp) as outside:
         pass
     monkeypatch.setenv("SLURM_JOB_ID", "99")
     monkeypatch.setenv("SLURMD_NODENAME", "node7")
-    with mlflow.start_run() as inside:
+    with mlflow.start_run(experiment_id=exp) as inside:
         pass
     assert "ssmoe.job_id" not in store.get_run(outside.info.run_id).data.tags
     tags = store.get_run(inside.info.run_id).data.tags
@@ -57,7 +62,7 @@ def test_runs_started_in_a_job_carry_its_tags(store: MlflowClient, monkeypatch) 
 
 
 def test_epilogue_closes_only_open_runs(store: MlflowClient, tmp_path: Path, capsys) -> None:
-    exp = store.create_experiment("e")
+    exp = store.get_experiment_by_name("e").experiment_id
     log_file = tmp_path / "mlflow-phase1-5.out"
     log_file.write_text("Error: Invalid value for '--width'\n")
     open_run = store.create_run(exp).info.run_id
