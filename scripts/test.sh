@@ -9,6 +9,10 @@
 # - PostgreSQL: the multi-worker tuning test needs a real server; .ci/postgres.sh installs and
 #   starts a throwaway one on 127.0.0.1 (Debian package, needs root). Where that is impossible
 #   the test is skipped, except under CI=true, where it is an error.
+# - Slurm: the cluster tests need a scheduler; .ci/slurm.sh installs Debian's slurm-wlm and
+#   munge packages and starts a one-node cluster on localhost (root). Same skip rule. Their
+#   MLflow tracking server on PostgreSQL is started by the tests themselves
+#   (.ci/mlflow_server.sh, see docs/cluster.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +33,17 @@ if [[ -z "${SSMOE_TEST_POSTGRES_URL:-}" ]]; then
         exit 1
     else
         echo "test.sh: no PostgreSQL; the multi-worker tuning test will be skipped" >&2
+    fi
+fi
+
+if [[ -z "${SLURM_CONF:-}" ]]; then
+    if out="$(bash .ci/slurm.sh)"; then
+        eval "$out"
+    elif [[ "${CI:-}" == "true" ]]; then
+        echo "test.sh: could not start the local Slurm cluster for the cluster tests" >&2
+        exit 1
+    else
+        echo "test.sh: no Slurm; the cluster tests will be skipped" >&2
     fi
 fi
 
