@@ -12,8 +12,9 @@ from scipy.optimize import brentq
 
 from ssmoe.data.protocol import get_protocol
 from ssmoe.maps import FitConfig, fit_maps, fit_voxels
-from tests.maps import zebra
-from tests.maps.zebra import SIGMA_SNR40, Voxels, random_voxels, signal, tissue_voxels
+
+from . import zebra
+from .zebra import SIGMA_SNR40, Voxels, random_voxels, signal, tissue_voxels
 
 RTOL = 0.01  # issue 15: noise-free recovery within 1 %
 

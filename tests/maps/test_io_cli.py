@@ -15,7 +15,8 @@ from ssmoe.data import open_dataset
 from ssmoe.data.protocol import get_protocol
 from ssmoe.maps import MAP_NAMES, fit_voxels, load_subject
 from ssmoe.maps.io import GEOMETRY_FIELDS
-from tests.maps.zebra import random_voxels, signal
+
+from .zebra import random_voxels, signal
 
 # An oblique affine with a non-trivial translation: any float32/quaternion round trip shows.
 ANGLE = 0.3
