@@ -22,4 +22,4 @@ def main(verbose: bool) -> None:
 
 
 # Each module adds its commands to `main` on import.
-from ssmoe.cli import data, phases, report, segment, study, tune  # noqa: E402,F401
+from ssmoe.cli import data, maps, phases, report, segment, study, tune  # noqa: E402,F401
