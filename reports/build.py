@@ -25,7 +25,6 @@ from mlflow.entities import Run
 
 from reports import figures, tables, tuning
 from reports.collect import (
-    METHODS,
     EvalKey,
     RunStore,
     default_setting,
@@ -34,6 +33,7 @@ from reports.collect import (
     tasks_present,
 )
 from reports.tables import Table
+from ssmoe.vocabulary import METHOD_NAMES, METHODS, STATISTIC_NAMES, STATISTICS, TASK_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -221,7 +221,7 @@ def section_fig3(ctx: _Context) -> Section:
         sec.figures.append(
             Figure(
                 f"{FIG_DIR}/{name}",
-                f"Fig. 3 ({tables.TASK_LABELS.get(task, task)}). Coronal views of volume {volume} "
+                f"Fig. 3 ({TASK_NAMES.get(task, task)}). Coronal views of volume {volume} "
                 f"(slice {slice_}) of test subject {subject}: (a) LR, (b) cubic interpolation, "
                 "(c) SR U-Net, (d) Hard MoE, (e) SS-MoE, (f) HR. Row 2: squared difference to HR "
                 "normalised by the largest over all methods; row 3: the boxed region enlarged.",
@@ -271,7 +271,7 @@ def section_scores(ctx: _Context) -> Section:
         hit = next(reversed(ctx.folds[task].items()), None)
         phase2 = ctx.store.upstream(hit[1], "phase2") if hit else None
         if phase2 is not None:
-            pairs.append((tables.TASK_LABELS.get(task, task), phase2))
+            pairs.append((TASK_NAMES.get(task, task), phase2))
     if not pairs and ctx.store.by_step("phase2"):
         pairs.append(("latest phase-2 run", ctx.store.by_step("phase2")[-1]))
     for label, phase2 in pairs:
@@ -354,7 +354,7 @@ def _tune_run_tables(tune: Run, study: str) -> list[Table]:
     metrics = dict(sorted(tune.data.metrics.items()))
     test = {
         (stat, method): metrics[f"test_{stat}_{method}"]
-        for stat in tables.STATS
+        for stat in STATISTICS
         for method in METHODS
         if f"test_{stat}_{method}" in metrics
     }
@@ -382,10 +382,10 @@ def _tune_run_tables(tune: Run, study: str) -> list[Table]:
 
 def _test_table(test: dict[tuple[str, str], float], study: str) -> Table:
     methods = [m for m in METHODS if any(k[1] == m for k in test)]
-    stats = [s for s in tables.STATS if any(k[0] == s for k in test)]
+    stats = [s for s in STATISTICS if any(k[0] == s for k in test)]
     rows = []
     for stat in stats:
-        row = [tables.Cell(tables.STAT_LABELS[stat], header=True)]
+        row = [tables.Cell(STATISTIC_NAMES[stat], header=True)]
         vals = {m: test.get((stat, m), np.nan) for m in methods}
         best = min(vals, key=lambda m: vals[m] if np.isfinite(vals[m]) else np.inf)
         for m in methods:
@@ -398,7 +398,7 @@ def _test_table(test: dict[tuple[str, str], float], study: str) -> Table:
         id=f"tune_test_{_slug(study)}",
         caption=f"Best trial of study {study!r} evaluated once on the test subject "
         "(metrics test_{stat}_{method} of the tune run); best per row in bold.",
-        columns=["Stats."] + [tables.METHOD_LABELS[m] for m in methods],
+        columns=["Stats."] + [METHOD_NAMES[m] for m in methods],
         rows=rows,
         frame=frame,
     )

@@ -21,16 +21,14 @@ import pandas as pd
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
+from ssmoe.vocabulary import TASKS
+
 log = logging.getLogger(__name__)
 
 STEP_TAG = "ssmoe.step"
 ROOT_TAG = "ssmoe.root_run"
 PARENT_TAG = "mlflow.parentRunId"
 TRIAL_STATE_TAG = "ssmoe.trial_state"
-
-METHODS = ("cubic", "unet", "hardmoe", "ssmoe")
-STATS = ("average", "variance", "min", "q1", "median", "q3", "max")
-TASKS = ("aniso", "iso")
 
 # Runs still RUNNING/SCHEDULED are never read; trial runs may end FAILED/KILLED when Optuna
 # prunes or fails them, their state then comes from the `ssmoe.trial_state` tag.

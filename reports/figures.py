@@ -25,8 +25,7 @@ from matplotlib.ticker import (  # noqa: E402
 )
 from scipy.stats import gaussian_kde  # noqa: E402
 
-from reports.collect import METHODS  # noqa: E402
-from reports.tables import METHOD_LABELS, TASK_LABELS  # noqa: E402
+from ssmoe.vocabulary import METHOD_NAMES, METHODS, TASK_NAMES  # noqa: E402
 
 DPI = 110
 COLORS = {"cubic": "#7f7f7f", "unet": "#1f77b4", "hardmoe": "#ff7f0e", "ssmoe": "#2ca02c"}
@@ -111,7 +110,7 @@ def mse_distributions(frames: Mapping[str, pd.DataFrame], path: Path, seed: int 
         for p, d, m in zip(pos, data, methods, strict=True):
             jitter = rng.uniform(-0.22, 0.22, len(d))
             ax.scatter(p + jitter, d, s=4, alpha=0.45, color=COLORS.get(m, "#555555"), lw=0)
-        ax.set_xticks(pos, [METHOD_LABELS.get(m, m) for m in methods])
+        ax.set_xticks(pos, [METHOD_NAMES.get(m, m) for m in methods])
         span = max((np.ptp(d) for d in data if len(d)), default=0.0)
         if span > 2:  # whole decades only, as on a log axis
             ax.yaxis.set_major_locator(MaxNLocator(integer=True))
@@ -260,4 +259,4 @@ def score_histogram(
 
 def panel_title(task: str, subject: str) -> str:
     """Panel title naming the task and the fold's test subject."""
-    return f"{TASK_LABELS.get(task, task)} task, test subject {subject}"
+    return f"{TASK_NAMES.get(task, task)} task, test subject {subject}"

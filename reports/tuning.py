@@ -22,9 +22,9 @@ import pandas as pd  # noqa: E402
 from mlflow.entities import Run  # noqa: E402
 
 from reports.collect import TRIAL_STATE_TAG, run_key  # noqa: E402
-from reports.tables import STAT_LABELS, Cell, Table, fmt  # noqa: E402
+from reports.tables import Cell, Table, fmt  # noqa: E402
+from ssmoe.vocabulary import PAPER_STATISTICS, STATISTIC_NAMES  # noqa: E402
 
-VAL_STATS = ("average", "variance", "median", "max")
 _STATES = {
     "COMPLETE": optuna.trial.TrialState.COMPLETE,
     "PRUNED": optuna.trial.TrialState.PRUNED,
@@ -49,7 +49,7 @@ def trials_frame(trials: list[Run]) -> pd.DataFrame:
             "segmenter": p.get("segmenter"),
             "lr": float(p["lr"]) if "lr" in p else np.nan,
             "objective": float(m.get("objective", np.nan)),
-            **{f"val_{s}": float(m.get(f"val_{s}", np.nan)) for s in VAL_STATS},
+            **{f"val_{s}": float(m.get(f"val_{s}", np.nan)) for s in PAPER_STATISTICS},
             "run_id": run.info.run_id,
         }
     frame = pd.DataFrame(list(records.values()))
@@ -133,7 +133,8 @@ def ablation_table(frame: pd.DataFrame, study: str) -> Table:
             Cell(fmt(rec["objective"]), bold=is_best, title=repr(rec["objective"]), cls="num"),
         ]
         row += [
-            Cell(fmt(rec[f"val_{s}"]), title=repr(rec[f"val_{s}"]), cls="num") for s in VAL_STATS
+            Cell(fmt(rec[f"val_{s}"]), title=repr(rec[f"val_{s}"]), cls="num")
+            for s in PAPER_STATISTICS
         ]
         rows.append(row)
     caption = (
@@ -142,7 +143,7 @@ def ablation_table(frame: pd.DataFrame, study: str) -> Table:
         "objective overall in bold."
     )
     columns = ["K", "Segmenter", "Trials", "Best trial", "lr", "Objective"]
-    columns += [f"Val. {STAT_LABELS[s].lower()}" for s in VAL_STATS]
+    columns += [f"Val. {STATISTIC_NAMES[s].lower()}" for s in PAPER_STATISTICS]
     return Table(id=f"ablation_{study}", caption=caption, columns=columns, rows=rows, frame=best)
 
 

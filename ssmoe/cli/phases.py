@@ -14,6 +14,8 @@ import click
 
 from ssmoe.cli import main
 from ssmoe.presets import PRESETS, Preset, get_preset
+from ssmoe.segmenters import SEGMENTERS
+from ssmoe.vocabulary import TASKS
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -100,7 +102,7 @@ def training_options(fn: F) -> F:
     type=click.Path(file_okay=False),
     help="Dataset directory (simulated or the Super MUDI release).",
 )
-@click.option("--task", type=click.Choice(["aniso", "iso"]), default="aniso", show_default=True)
+@click.option("--task", type=click.Choice(TASKS), default="aniso", show_default=True)
 @click.option(
     "--test-subject", type=OPT_STR, help="Held-out subject of the fold (default: the last one)."
 )
@@ -149,7 +151,7 @@ def phase1(
 @click.option("--phase1-run", required=True, help="MLflow run id of phase one.")
 @click.option(
     "--segmenter",
-    type=_Optional(click.Choice(["mqs", "kmeans", "empirical", "quantile"])),
+    type=_Optional(click.Choice(SEGMENTERS)),
     help="Segmenter of the phase-1 scores (default: from the preset).",
 )
 @click.option("--k", type=OPT_INT, help="Number of pseudo error classes K.")

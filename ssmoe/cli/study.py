@@ -7,13 +7,14 @@ import click
 from ssmoe.cli import main
 from ssmoe.cli.phases import OPT_INT, OPT_STR, _Optional, user_errors
 from ssmoe.presets import PRESETS
-from ssmoe.study.pipeline import STEPS
+from ssmoe.segmenters import SEGMENTERS
+from ssmoe.vocabulary import STEPS, TASKS
 
-TASK_CHOICES = ["aniso", "iso", "both"]
+TASK_CHOICES = [*TASKS, "both"]
 
 
 def _tasks(task: str) -> tuple[str, ...]:
-    return ("aniso", "iso") if task == "both" else (task,)
+    return TASKS if task == "both" else (task,)
 
 
 def pipeline_options(fn):
@@ -36,9 +37,7 @@ def pipeline_options(fn):
         click.option(
             "--subjects", type=int, default=5, show_default=True, help="Subjects to simulate."
         ),
-        click.option(
-            "--segmenter", type=_Optional(click.Choice(["mqs", "kmeans", "empirical", "quantile"]))
-        ),
+        click.option("--segmenter", type=_Optional(click.Choice(SEGMENTERS))),
         click.option("--k", type=OPT_INT, help="Pseudo error classes (default: preset)."),
         click.option("--seed", type=int, default=0, show_default=True),
         click.option("--device", default="auto", show_default=True),
@@ -80,7 +79,7 @@ def _pipeline_config(
 
 @main.command()
 @pipeline_options
-@click.option("--task", type=click.Choice(["aniso", "iso"]), default="aniso", show_default=True)
+@click.option("--task", type=click.Choice(TASKS), default="aniso", show_default=True)
 @click.option("--test-subject", type=OPT_STR, help="Held-out subject (default: the last).")
 @click.option(
     "--force",

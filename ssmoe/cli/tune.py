@@ -7,6 +7,7 @@ import click
 from ssmoe.cli import main
 from ssmoe.cli.phases import OPT_INT, OPT_STR, user_errors
 from ssmoe.presets import PRESETS
+from ssmoe.vocabulary import TASKS
 
 
 @main.command()
@@ -36,7 +37,7 @@ from ssmoe.presets import PRESETS
 )
 @click.option("--workdir", default="runs/tune", show_default=True)
 @click.option("--subjects", type=int, default=5, show_default=True, help="Subjects to simulate.")
-@click.option("--task", type=click.Choice(["aniso", "iso"]), default="aniso", show_default=True)
+@click.option("--task", type=click.Choice(TASKS), default="aniso", show_default=True)
 @click.option("--test-subject", type=OPT_STR, help="Fold's test subject (default: the last).")
 @click.option("--val-subject", type=OPT_STR, help="Validation subject (default: last training).")
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), default="quick", show_default=True)

@@ -2,6 +2,7 @@
 
 - ``UNetSR``: the backbone y = D(E(x)) (baseline; ignores acq).
 - ``SSMoE``: c = G([E^O(x), z(a)]), y = D^c(E(x)) (paper eqs. 7-8).
+- ``GatedEncoder``: E^O followed by G, the phase-2 model (logits only, no decoder).
 - ``HardMoE``: c = nearest centroid of standardised E^O(x) (Gross et al. 2017), y = D^c(E(x)).
 
 x is an LR patch batch (B, 1, *LR_PATCH[task]); acq is the raw acquisition vector (B, 6)
@@ -155,6 +156,20 @@ class HardMoE(nn.Module):
 
     def forward(self, x: torch.Tensor, acq: torch.Tensor | None = None) -> torch.Tensor:
         return self.forward_with_routes(x, acq)[0]
+
+
+class GatedEncoder(nn.Module):
+    """E^O followed by G: the logged phase-2 model; forward(x, acq) -> (B, K) logits."""
+
+    def __init__(self, baseline: UNetSR, gater: Gater, acq_norm: AcquisitionNorm) -> None:
+        super().__init__()
+        self.task = baseline.task
+        self.encoder = baseline.encoder
+        self.gater = gater
+        self.acq_norm = acq_norm
+
+    def forward(self, x: torch.Tensor, acq: torch.Tensor) -> torch.Tensor:
+        return self.gater(global_average_pool(self.encoder(x)[1]), self.acq_norm(acq))
 
 
 def expert_from(decoder: Decoder) -> Decoder:

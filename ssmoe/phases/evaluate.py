@@ -23,25 +23,17 @@ from ssmoe.data.patches import GridTiler
 from ssmoe.data.protocol import get_protocol
 from ssmoe.evaluation.figures import confusion_figure, log_figure, mse_distributions
 from ssmoe.evaluation.interpolation import cubic_spline_upsample
-from ssmoe.evaluation.metrics import STATISTICS, summary_table, volume_mse, wilcoxon_table
+from ssmoe.evaluation.metrics import confusion, summary_table, volume_mse, wilcoxon_table
 from ssmoe.evaluation.reconstruct import reconstruct
 from ssmoe.models.unet import count_weights
 from ssmoe.phases.common import phase1_lineage
-from ssmoe.phases.phase2 import confusion
 from ssmoe.segmenters import assign_labels
 from ssmoe.tracking.artifacts import load_json, load_model, log_frame
 from ssmoe.tracking.runs import require_step, run_params, step_run
 from ssmoe.training.loop import pick_device
+from ssmoe.vocabulary import METHOD_NAMES, STATISTICS
 
 log = logging.getLogger(__name__)
-
-METHODS = ("cubic", "unet", "hardmoe", "ssmoe")
-METHOD_NAMES = {
-    "cubic": "Cubic spline",
-    "unet": "SR U-Net",
-    "hardmoe": "Hard MoE",
-    "ssmoe": "SS-MoE",
-}
 
 
 @dataclass(frozen=True)

@@ -21,11 +21,11 @@ from ssmoe.phases.common import (
     EpochHook,
     TrainingFields,
     epoch_logger,
+    expert_rows,
     pair_tensors,
     phase1_lineage,
     seeded,
 )
-from ssmoe.phases.phase3 import expert_rows
 from ssmoe.tracking.artifacts import load_model, log_model
 from ssmoe.tracking.runs import step_run
 from ssmoe.training.experts import train_experts

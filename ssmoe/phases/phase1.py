@@ -30,7 +30,7 @@ from ssmoe.phases.common import (
 from ssmoe.tracking.artifacts import log_frame, log_model
 from ssmoe.tracking.runs import step_run
 from ssmoe.training.loop import mse_loss, pick_device, predict_batches, train
-from ssmoe.typing import TASKS
+from ssmoe.vocabulary import TASKS
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ import torch
 from torch import nn
 
 from ssmoe.evaluation.figures import confusion_figure, log_figure, score_histogram
+from ssmoe.evaluation.metrics import confusion
 from ssmoe.models.gater import AcquisitionNorm, Gater, GaterConfig
-from ssmoe.models.moe import UNetSR, freeze
-from ssmoe.models.unet import global_average_pool
+from ssmoe.models.moe import GatedEncoder, UNetSR, freeze
 from ssmoe.phases.common import EpochHook, TrainingFields, epoch_logger, phase1_lineage, seeded
 from ssmoe.segmenters import get_segmenter
 from ssmoe.tracking.artifacts import load_model, log_frame, log_json, log_model
@@ -35,25 +35,6 @@ class Phase2Config(TrainingFields):
     phase1_run: str
     segmenter: str = "mqs"
     k: int = 4
-
-
-class GatedEncoder(nn.Module):
-    """E^O followed by G: the logged phase-2 model; forward(x, acq) -> (B, K) logits."""
-
-    def __init__(self, baseline: UNetSR, gater: Gater, acq_norm: AcquisitionNorm) -> None:
-        super().__init__()
-        self.task = baseline.task
-        self.encoder = baseline.encoder
-        self.gater = gater
-        self.acq_norm = acq_norm
-
-    def forward(self, x: torch.Tensor, acq: torch.Tensor) -> torch.Tensor:
-        return self.gater(global_average_pool(self.encoder(x)[1]), self.acq_norm(acq))
-
-
-def confusion(labels: np.ndarray, predicted: np.ndarray, k: int) -> np.ndarray:
-    """(K, K) counts: rows pseudo label, columns prediction."""
-    return np.bincount(labels * k + predicted, minlength=k * k).reshape(k, k)
 
 
 def run_phase2(

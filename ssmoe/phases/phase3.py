@@ -12,17 +12,17 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ssmoe.models.moe import SSMoE, UNetSR, freeze
+from ssmoe.models.moe import GatedEncoder, SSMoE, UNetSR, freeze
 from ssmoe.models.unet import count_weights
 from ssmoe.phases.common import (
     EpochHook,
     TrainingFields,
     epoch_logger,
+    expert_rows,
     pair_tensors,
     phase1_lineage,
     seeded,
 )
-from ssmoe.phases.phase2 import GatedEncoder
 from ssmoe.tracking.artifacts import load_frame, load_model, log_frame, log_model
 from ssmoe.tracking.runs import require_step, run_params, step_run
 from ssmoe.training.experts import train_experts
@@ -37,16 +37,6 @@ class Phase3Config(TrainingFields):
 
     phase2_run: str
     n_pairs: int = 6000
-
-
-def expert_rows(table: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
-    """Rows of the phase-1 pair table that train experts: at most ``n`` training pairs drawn
-    uniformly at random (paper: 100k random pairs for phase three), then all validation pairs."""
-    train_rows = table[table.is_val == 0]
-    if len(train_rows) > n:
-        keep = np.sort(np.random.default_rng(seed).choice(len(train_rows), size=n, replace=False))
-        train_rows = train_rows.iloc[keep]
-    return pd.concat([train_rows, table[table.is_val == 1]])
 
 
 def run_phase3(

@@ -14,6 +14,7 @@ from ssmoe.data.reader import open_dataset
 from ssmoe.study.pipeline import PipelineConfig, ensure_data, run_pipeline
 from ssmoe.tracking.artifacts import load_frame, log_frame
 from ssmoe.tracking.runs import step_run
+from ssmoe.vocabulary import PAPER_STATISTICS
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ def run_cv(config: CVConfig, *, experiment: str = "ssmoe", parent_run_id: str | 
             mlflow.log_metrics(
                 {
                     f"{row['task']}_{stat}_{row['method']}_{kind}": float(row[f"{stat}_{kind}"])
-                    for stat in ("average", "variance", "median", "max")
+                    for stat in PAPER_STATISTICS
                     for kind in ("mean", "std")
                 }
             )

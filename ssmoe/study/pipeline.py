@@ -43,12 +43,11 @@ from ssmoe.study.cache import (
     find_finished,
 )
 from ssmoe.tracking.runs import setup, step_run
+from ssmoe.vocabulary import STEPS
 
 log = logging.getLogger(__name__)
 
 C = TypeVar("C")
-
-STEPS = ("simulate", "phase1", "phase2", "phase3", "hardmoe", "evaluate")
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from ssmoe.data.reader import open_dataset
 from ssmoe.presets import get_preset
 from ssmoe.study.pipeline import parse_overrides
 from ssmoe.tuning.storage import StorageConfig
+from ssmoe.vocabulary import TASKS
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class TuneConfig:
             raise ValueError(f"study name must be non-empty without '/', got {self.study!r}")
         if self.n_trials < 1:
             raise ValueError(f"n_trials must be >= 1, got {self.n_trials}")
-        if self.task not in ("aniso", "iso"):
+        if self.task not in TASKS:
             raise ValueError(f"task must be 'aniso' or 'iso', got {self.task!r}")
         get_preset(self.preset)
 

@@ -16,12 +16,12 @@ from typing import Any
 import optuna
 from mlflow.tracking import MlflowClient
 
-from ssmoe.evaluation.metrics import STATISTICS
 from ssmoe.phases.common import EpochHook
 from ssmoe.study.pipeline import PipelineConfig, run_pipeline
 from ssmoe.tuning.config import Fold, TuneConfig
 from ssmoe.tuning.space import SearchSpace
 from ssmoe.tuning.tracking import trial_run
+from ssmoe.vocabulary import STATISTICS
 
 log = logging.getLogger(__name__)
 
