@@ -1,97 +1,54 @@
 """CLI commands of the phases: phase1, phase2, phase3, hardmoe, evaluate, predict.
 
-Each maps its flags one-to-one onto a config dataclass; a ``--preset`` fills what is not given.
-The run id is printed on the last line of stdout so scripts can chain steps.
+Each builds its config with the one mapping of ``ssmoe.configs``: the ``--preset``, then the
+command's flags (overrides of its own step), then ``--set STEP.FIELD=VALUE``. The run id is
+printed on the last line of stdout so scripts can chain steps.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
 from ssmoe.cli import main
-from ssmoe.presets import PRESETS, Preset, get_preset
+from ssmoe.cli.options import (
+    OPT_FLOAT,
+    OPT_INT,
+    OPT_STR,
+    device_option,
+    experiment_option,
+    max_volumes_option,
+    optional_choice,
+    options,
+    preset_option,
+    seed_option,
+    set_option,
+    task_option,
+    user_errors,
+)
 from ssmoe.segmenters import SEGMENTERS
-from ssmoe.vocabulary import TASKS
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def user_errors(fn: F) -> F:
-    """Turn the library's ValueErrors (bad input a user can fix) into a clean CLI error."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except (ValueError, FileNotFoundError) as err:
-            raise click.ClickException(str(err)) from err
-
-    return wrapper  # type: ignore[return-value]
-
-
-def pick(value: Any, default: Any) -> Any:
-    return default if value is None else value
-
-
-class _Optional(click.ParamType):
-    """An int/float/str flag where an empty string means "not given" (MLproject defaults)."""
-
-    def __init__(self, base: click.ParamType) -> None:
-        self.base = base
-        self.name = f"{base.name}"
-
-    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
-        if value is None or value == "":
-            return None
-        return self.base.convert(value, param, ctx)
-
-
-OPT_INT = _Optional(click.INT)
-OPT_FLOAT = _Optional(click.FLOAT)
-OPT_STR = _Optional(click.STRING)
-
-
-preset_option = click.option(
-    "--preset",
-    type=click.Choice(sorted(PRESETS)),
-    default="quick",
-    show_default=True,
-    help="Hyper-parameter preset; explicit flags override it.",
-)
-experiment_option = click.option(
-    "--experiment", default="ssmoe", show_default=True, help="MLflow experiment name."
-)
-common = [
+run_options = options(seed_option, device_option, preset_option, experiment_option, set_option)
+training_options = options(
     click.option("--epochs", type=OPT_INT, help="Epochs (default: from the preset)."),
     click.option("--batch-size", type=OPT_INT, help="Batch size (paper: 64)."),
     click.option("--lr", type=OPT_FLOAT, help="Adam learning rate (paper: 1e-3)."),
-    click.option("--seed", type=int, default=0, show_default=True),
-    click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1 ..."),
-    preset_option,
-    experiment_option,
-]
+    run_options,
+)
 
 
-def _training(p: Preset, epochs_default: int, epochs, batch_size, lr, seed, device) -> dict:
-    """A phase's TrainingFields: the explicit flags, else the preset's values."""
-    return {
-        "epochs": pick(epochs, epochs_default),
-        "batch_size": pick(batch_size, p.batch_size),
-        "lr": pick(lr, p.lr),
-        "decay": p.decay,
-        "seed": seed,
-        "device": device,
-    }
+def _settings(step: str, preset: str, overrides: tuple[str, ...], flags: dict[str, Any], **kw):
+    """The settings a phase command's config is built from: its flags are overrides of ``step``
+    (None = not given), its ``--set`` items come after them."""
+    from ssmoe.configs import INPUTS, StudySettings, merge_overrides, parse_overrides
 
-
-def training_options(fn: F) -> F:
-    for option in reversed(common):
-        fn = option(fn)
-    return fn
+    parsed = parse_overrides(overrides)
+    stray = sorted(set(parsed) - set(INPUTS[step]))
+    if stray:
+        raise ValueError(f"--set {stray[0]}.*: does not reach {step} (it reads {INPUTS[step]})")
+    given = {step: {name: value for name, value in flags.items() if value is not None}}
+    return StudySettings(preset=preset, overrides=merge_overrides(given, parsed), **kw)
 
 
 @main.command()
@@ -102,7 +59,7 @@ def training_options(fn: F) -> F:
     type=click.Path(file_okay=False),
     help="Dataset directory (simulated or the Super MUDI release).",
 )
-@click.option("--task", type=click.Choice(TASKS), default="aniso", show_default=True)
+@task_option
 @click.option(
     "--test-subject", type=OPT_STR, help="Held-out subject of the fold (default: the last one)."
 )
@@ -115,62 +72,40 @@ def training_options(fn: F) -> F:
 )
 @training_options
 @user_errors
-def phase1(
-    data_dir,
-    task,
-    test_subject,
-    width,
-    n_pairs,
-    residual,
-    epochs,
-    batch_size,
-    lr,
-    seed,
-    device,
-    preset,
-    experiment,
-) -> None:
+def phase1(data_dir, task, test_subject, seed, device, preset, experiment, overrides, **flags):
     """Phase one: train the baseline SR U-Net and score every training pair."""
-    from ssmoe.phases import Phase1Config, run_phase1
+    from ssmoe.phases import run_phase1
 
-    p = get_preset(preset)
-    cfg = Phase1Config(
+    settings = _settings(
+        "phase1",
+        preset,
+        overrides,
+        flags,
         data_dir=data_dir,
         task=task,
         test_subject=test_subject,
-        width=pick(width, p.width),
-        residual=pick(residual, p.residual),
-        n_pairs=pick(n_pairs, p.n_pairs),
-        **_training(p, p.epochs_phase1, epochs, batch_size, lr, seed, device),
-        preset=p.name,
+        seed=seed,
+        device=device,
     )
-    click.echo(run_phase1(cfg, experiment=experiment))
+    click.echo(run_phase1(settings.phase1(), experiment=experiment))
 
 
 @main.command()
 @click.option("--phase1-run", required=True, help="MLflow run id of phase one.")
 @click.option(
     "--segmenter",
-    type=_Optional(click.Choice(SEGMENTERS)),
+    type=optional_choice(SEGMENTERS),
     help="Segmenter of the phase-1 scores (default: from the preset).",
 )
 @click.option("--k", type=OPT_INT, help="Number of pseudo error classes K.")
 @training_options
 @user_errors
-def phase2(
-    phase1_run, segmenter, k, epochs, batch_size, lr, seed, device, preset, experiment
-) -> None:
+def phase2(phase1_run, seed, device, preset, experiment, overrides, **flags) -> None:
     """Phase two: pseudo error labels by a segmenter, then train the gater."""
-    from ssmoe.phases import Phase2Config, run_phase2
+    from ssmoe.phases import run_phase2
 
-    p = get_preset(preset)
-    cfg = Phase2Config(
-        phase1_run=phase1_run,
-        segmenter=pick(segmenter, p.segmenter),
-        k=pick(k, p.k),
-        **_training(p, p.epochs_phase2, epochs, batch_size, lr, seed, device),
-    )
-    click.echo(run_phase2(cfg, experiment=experiment))
+    settings = _settings("phase2", preset, overrides, flags, seed=seed, device=device)
+    click.echo(run_phase2(settings.phase2(phase1_run), experiment=experiment))
 
 
 @main.command()
@@ -178,17 +113,12 @@ def phase2(
 @click.option("--n-pairs", type=OPT_INT, help="Fine-tuning pairs for the experts (paper: 100k).")
 @training_options
 @user_errors
-def phase3(phase2_run, n_pairs, epochs, batch_size, lr, seed, device, preset, experiment) -> None:
+def phase3(phase2_run, seed, device, preset, experiment, overrides, **flags) -> None:
     """Phase three: route pairs by the gater, train one expert decoder per class."""
-    from ssmoe.phases import Phase3Config, run_phase3
+    from ssmoe.phases import run_phase3
 
-    p = get_preset(preset)
-    cfg = Phase3Config(
-        phase2_run=phase2_run,
-        n_pairs=pick(n_pairs, p.n_pairs_phase3),
-        **_training(p, p.epochs_phase3, epochs, batch_size, lr, seed, device),
-    )
-    click.echo(run_phase3(cfg, experiment=experiment))
+    settings = _settings("phase3", preset, overrides, flags, seed=seed, device=device)
+    click.echo(run_phase3(settings.phase3(phase2_run), experiment=experiment))
 
 
 @main.command()
@@ -197,20 +127,12 @@ def phase3(phase2_run, n_pairs, epochs, batch_size, lr, seed, device, preset, ex
 @click.option("--n-pairs", type=OPT_INT, help="Fine-tuning pairs for the experts.")
 @training_options
 @user_errors
-def hardmoe(
-    phase1_run, k, n_pairs, epochs, batch_size, lr, seed, device, preset, experiment
-) -> None:
+def hardmoe(phase1_run, seed, device, preset, experiment, overrides, **flags) -> None:
     """Hard MoE baseline: K-means on the baseline's features, one expert per cluster."""
-    from ssmoe.phases import HardMoEConfig, run_hardmoe
+    from ssmoe.phases import run_hardmoe
 
-    p = get_preset(preset)
-    cfg = HardMoEConfig(
-        phase1_run=phase1_run,
-        k=pick(k, p.k),
-        n_pairs=pick(n_pairs, p.n_pairs_phase3),
-        **_training(p, p.epochs_phase3, epochs, batch_size, lr, seed, device),
-    )
-    click.echo(run_hardmoe(cfg, experiment=experiment))
+    settings = _settings("hardmoe", preset, overrides, flags, seed=seed, device=device)
+    click.echo(run_hardmoe(settings.hardmoe(phase1_run), experiment=experiment))
 
 
 @main.command()
@@ -219,30 +141,19 @@ def hardmoe(
     "--hardmoe-run", type=OPT_STR, help="MLflow run id of the Hard MoE baseline (omit to skip it)."
 )
 @click.option("--stride", type=OPT_INT, help="HR tiling stride (16: tiles meet; 8: overlap x8).")
-@click.option(
-    "--max-volumes", type=OPT_INT, help="Evaluate only the first N volumes (smoke tests)."
-)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", default="auto", show_default=True)
-@preset_option
-@experiment_option
+@max_volumes_option
+@run_options
 @user_errors
 def evaluate(
-    phase3_run, hardmoe_run, stride, max_volumes, seed, device, preset, experiment
-) -> None:
+    phase3_run, hardmoe_run, max_volumes, seed, device, preset, experiment, overrides, **flags
+):
     """Test phase: all four methods on every volume of the held-out subject."""
-    from ssmoe.phases import EvaluateConfig, run_evaluate
+    from ssmoe.phases import run_evaluate
 
-    p = get_preset(preset)
-    cfg = EvaluateConfig(
-        phase3_run=phase3_run,
-        hardmoe_run=hardmoe_run,
-        stride=pick(stride, p.eval_stride),
-        max_volumes=max_volumes,
-        seed=seed,
-        device=device,
+    settings = _settings(
+        "evaluate", preset, overrides, flags, max_volumes=max_volumes, seed=seed, device=device
     )
-    click.echo(run_evaluate(cfg, experiment=experiment))
+    click.echo(run_evaluate(settings.evaluate(phase3_run, hardmoe_run), experiment=experiment))
 
 
 @main.command()
@@ -268,7 +179,7 @@ def evaluate(
 )
 @click.option("--output", required=True, type=click.Path(dir_okay=False), help="HR NIfTI to write.")
 @click.option("--stride", type=int, default=16, show_default=True)
-@click.option("--device", default="auto", show_default=True)
+@device_option
 @user_errors
 def predict(model_uri, input_path, params_path, output, stride, device) -> None:
     """Super-resolve a LR NIfTI with a logged SR U-Net, Hard MoE or SS-MoE model."""

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
+from ssmoe.configs import Overrides, check_overrides, parse_overrides
 from ssmoe.data.reader import open_dataset
 from ssmoe.presets import get_preset
-from ssmoe.study.pipeline import parse_overrides
 from ssmoe.tuning.storage import StorageConfig
 from ssmoe.vocabulary import TASKS
 
@@ -39,11 +38,11 @@ class TuneConfig:
     max_volumes: int | None = None  # evaluate only the first N volumes of a subject
     experiment: str = "ssmoe"
     final_test: bool = True  # evaluate the best trial on the test subject (one worker only)
-    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # step -> config fields
+    overrides: Overrides = field(default_factory=dict)  # step -> config fields (ssmoe.configs)
 
     @staticmethod
-    def parse_overrides(items: tuple[str, ...] | list[str]) -> dict[str, dict[str, Any]]:
-        """See ``ssmoe.study.pipeline.parse_overrides``."""
+    def parse_overrides(items: tuple[str, ...] | list[str]) -> Overrides:
+        """See ``ssmoe.configs.parse_overrides``."""
         return parse_overrides(items)
 
     def __post_init__(self) -> None:
@@ -54,6 +53,7 @@ class TuneConfig:
         if self.task not in TASKS:
             raise ValueError(f"task must be 'aniso' or 'iso', got {self.task!r}")
         get_preset(self.preset)
+        object.__setattr__(self, "overrides", check_overrides(self.overrides))
 
 
 @dataclass(frozen=True)
