@@ -8,15 +8,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import mlflow  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-
-
-def log_figure(fig: Figure, path: str) -> None:
-    """Log a figure to the active run and free it."""
-    mlflow.log_figure(fig, path)
-    plt.close(fig)
 
 
 def _log_bins(values: np.ndarray, n: int = 30) -> np.ndarray:

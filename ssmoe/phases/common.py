@@ -5,14 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import mlflow
 import numpy as np
 import pandas as pd
 import torch
 
 from ssmoe.data.patches import PatchIndex, PatchPairs, extract_pairs
 from ssmoe.data.reader import MudiDataset, open_dataset
-from ssmoe.tracking.runs import require_step, run_params
+from ssmoe.tracking import load_frame, log_metrics, require_step, run_params
 from ssmoe.training.loop import TrainConfig
 
 EpochHook = Callable[[str, int, dict[str, float]], None]
@@ -86,8 +85,6 @@ def expert_rows(table: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
 
 
 def phase1_lineage(run_id: str) -> Phase1Lineage:
-    from ssmoe.tracking.artifacts import load_frame
-
     run = require_step(run_id, "phase1")
     p = run_params(run)
     return Phase1Lineage(
@@ -107,7 +104,7 @@ def epoch_logger(
     """Per-epoch callback: log metrics to the active MLflow run, then call the tuner's hook."""
 
     def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
-        mlflow.log_metrics({f"{prefix}{k}": v for k, v in metrics.items()}, step=epoch)
+        log_metrics({f"{prefix}{k}": v for k, v in metrics.items()}, step=epoch)
         if hook is not None:
             hook(step, epoch, metrics)
 

@@ -11,7 +11,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import mlflow
 import nibabel as nib
 import numpy as np
 import pandas as pd
@@ -21,15 +20,24 @@ from tqdm.auto import tqdm
 from ssmoe.data.degrade import SCALES
 from ssmoe.data.patches import GridTiler
 from ssmoe.data.protocol import get_protocol
-from ssmoe.evaluation.figures import confusion_figure, log_figure, mse_distributions
+from ssmoe.evaluation.figures import confusion_figure, mse_distributions
 from ssmoe.evaluation.interpolation import cubic_spline_upsample
 from ssmoe.evaluation.metrics import confusion, summary_table, volume_mse, wilcoxon_table
 from ssmoe.evaluation.reconstruct import reconstruct
 from ssmoe.models.unet import count_weights
 from ssmoe.phases.common import phase1_lineage
 from ssmoe.segmenters import assign_labels
-from ssmoe.tracking.artifacts import load_json, load_model, log_frame
-from ssmoe.tracking.runs import require_step, run_params, step_run
+from ssmoe.tracking import (
+    load_json,
+    load_model,
+    log_artifact,
+    log_figure,
+    log_frame,
+    log_metrics,
+    require_step,
+    run_params,
+    step_run,
+)
 from ssmoe.training.loop import pick_device
 from ssmoe.vocabulary import METHOD_NAMES, STATISTICS
 
@@ -82,7 +90,7 @@ def run_evaluate(
         models["ssmoe"] = load_model(f"runs:/{config.phase3_run}/model", device)
         methods = ["cubic", *models]
         for name, model in models.items():
-            mlflow.log_metric(f"n_weights_{name}", count_weights(model))
+            log_metrics({f"n_weights_{name}": count_weights(model)})
         dataset = lineage.dataset()
         subject = dataset[lineage.test_subject]
         task = lineage.task
@@ -145,7 +153,7 @@ def run_evaluate(
         log_frame(per_volume, "evaluation/per_volume_mse.csv")
         log_frame(summary, "evaluation/summary.csv")
         log_frame(wilcoxon, "evaluation/wilcoxon.csv")
-        mlflow.log_metrics(
+        log_metrics(
             {
                 f"{stat}_{m}": float(r[stat])
                 for _, r in summary.iterrows()
@@ -168,7 +176,7 @@ def run_evaluate(
             confusion_figure(matrix, "Gater confusion (held-out subject)"),
             "figures/gater_confusion_test.png",
         )
-        mlflow.log_metric("gater_accuracy_test", float(np.trace(matrix) / max(matrix.sum(), 1)))
+        log_metrics({"gater_accuracy_test": float(np.trace(matrix) / max(matrix.sum(), 1))})
         log.info("evaluate run %s:\n%s", run.info.run_id, summary.to_string(index=False))
         return run.info.run_id
 
@@ -191,4 +199,4 @@ def _log_coronal(coronal: dict[str, np.ndarray], volume: int, y: int, subject, t
         path = Path(tmp) / "coronal.npz"
         arrays: dict[str, Any] = {**coronal, "volume": volume, "slice": y, **zooms}
         np.savez_compressed(path, **arrays)
-        mlflow.log_artifact(str(path), "evaluation")
+        log_artifact(path, "evaluation")

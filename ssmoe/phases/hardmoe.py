@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass
 
-import mlflow
 import numpy as np
 import torch
 from sklearn.cluster import KMeans
@@ -26,8 +25,7 @@ from ssmoe.phases.common import (
     phase1_lineage,
     seeded,
 )
-from ssmoe.tracking.artifacts import load_model, log_model
-from ssmoe.tracking.runs import step_run
+from ssmoe.tracking import load_model, log_metrics, log_model, step_run
 from ssmoe.training.experts import train_experts
 from ssmoe.training.loop import pick_device, predict_batches
 
@@ -75,7 +73,7 @@ def run_hardmoe(
         centroids = torch.from_numpy(kmeans.cluster_centers_).float()
         routes = torch.cdist(torch.from_numpy(z).float(), centroids).argmin(1)
         counts = np.bincount(routes[~val].numpy(), minlength=config.k)
-        mlflow.log_metrics({f"cluster_size_{i}": int(c) for i, c in enumerate(counts)})
+        log_metrics({f"cluster_size_{i}": int(c) for i, c in enumerate(counts)})
         experts = train_experts(
             baseline.config,
             baseline.encoder,
@@ -89,7 +87,7 @@ def run_hardmoe(
             desc="hardmoe",
         )
         model = HardMoE(baseline.config, baseline.encoder, centroids, mean, std, experts)
-        mlflow.log_metric("n_weights", count_weights(model))
+        log_metrics({"n_weights": count_weights(model)})
         log_model(model, "model")
         log.info("hardmoe run %s: cluster sizes %s", run.info.run_id, counts.tolist())
         return run.info.run_id

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass
 
-import mlflow
 import numpy as np
 import pandas as pd
 import torch
@@ -27,8 +26,7 @@ from ssmoe.phases.common import (
     seeded,
     split_subjects,
 )
-from ssmoe.tracking.artifacts import log_frame, log_model
-from ssmoe.tracking.runs import step_run
+from ssmoe.tracking import log_figure, log_frame, log_metrics, log_model, log_params, step_run
 from ssmoe.training.loop import mse_loss, pick_device, predict_batches, train
 from ssmoe.vocabulary import TASKS
 
@@ -106,7 +104,7 @@ def run_phase1(
 
         model = UNetSR(UNetConfig(config.task, config.width, config.residual))
         glorot_normal_(model)
-        mlflow.log_params(
+        log_params(
             {
                 "n_weights": count_weights(model),
                 "n_train": len(train_data[0]),
@@ -132,14 +130,14 @@ def run_phase1(
         table["score"] = scores
         table["is_val"] = is_val.astype(int)
         log_frame(table, "scores/patch_scores.csv")
-        mlflow.log_metrics(
+        log_metrics(
             {
                 "score_mean": float(scores.mean()),
                 "score_median": float(np.median(scores)),
                 "score_max": float(scores.max()),
             }
         )
-        mlflow.log_figure(score_histogram(scores), "figures/score_histogram.png")
+        log_figure(score_histogram(scores), "figures/score_histogram.png")
         log_model(model, "model")
         log.info(
             "phase1 run %s: %d pairs, median score %.4g",

@@ -9,20 +9,27 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass
 
-import mlflow
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
-from ssmoe.evaluation.figures import confusion_figure, log_figure, score_histogram
+from ssmoe.evaluation.figures import confusion_figure, score_histogram
 from ssmoe.evaluation.metrics import confusion
 from ssmoe.models.gater import AcquisitionNorm, Gater, GaterConfig
 from ssmoe.models.moe import GatedEncoder, UNetSR, freeze
 from ssmoe.phases.common import EpochHook, TrainingFields, epoch_logger, phase1_lineage, seeded
 from ssmoe.segmenters import get_segmenter
-from ssmoe.tracking.artifacts import load_model, log_frame, log_json, log_model
-from ssmoe.tracking.runs import step_run
+from ssmoe.tracking import (
+    load_model,
+    log_figure,
+    log_frame,
+    log_json,
+    log_metrics,
+    log_model,
+    log_params,
+    step_run,
+)
 from ssmoe.training.loop import pick_device, predict_batches, train
 
 log = logging.getLogger(__name__)
@@ -64,12 +71,12 @@ def run_phase2(
         labels = segmenter.predict(table["score"].to_numpy())
         described = segmenter.describe()
         log_json(described, "segmenter/segmenter.json")
-        mlflow.log_params({f"threshold_{i}": f"{t:.6g}" for i, t in enumerate(thresholds)})
+        log_params({f"threshold_{i}": f"{t:.6g}" for i, t in enumerate(thresholds)})
         counts = np.bincount(labels[~is_val], minlength=config.k)
-        mlflow.log_metrics({f"class_count_{i}": int(c) for i, c in enumerate(counts)})
+        log_metrics({f"class_count_{i}": int(c) for i, c in enumerate(counts)})
         for key in ("n_levels_at_alpha", "n_levels"):
             if isinstance(described.get(key), (int, float)):
-                mlflow.log_metric(f"segmenter_{key}", described[key])
+                log_metrics({f"segmenter_{key}": described[key]})
         log_figure(
             score_histogram(
                 table["score"].to_numpy(),
@@ -127,7 +134,7 @@ def run_phase2(
         for name, mask in (("train", ~is_val), ("val", is_val)):
             if mask.any():
                 matrix = confusion(labels[mask], predicted[mask], config.k)
-                mlflow.log_metric(f"{name}_accuracy", float(np.trace(matrix) / matrix.sum()))
+                log_metrics({f"{name}_accuracy": float(np.trace(matrix) / matrix.sum())})
         matrix = (
             confusion(labels[is_val], predicted[is_val], config.k)
             if is_val.any()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass
 
-import mlflow
 import numpy as np
 import pandas as pd
 import torch
@@ -23,8 +22,16 @@ from ssmoe.phases.common import (
     phase1_lineage,
     seeded,
 )
-from ssmoe.tracking.artifacts import load_frame, load_model, log_frame, log_model
-from ssmoe.tracking.runs import require_step, run_params, step_run
+from ssmoe.tracking import (
+    load_frame,
+    load_model,
+    log_frame,
+    log_metrics,
+    log_model,
+    require_step,
+    run_params,
+    step_run,
+)
 from ssmoe.training.experts import train_experts
 from ssmoe.training.loop import pick_device, predict_batches
 
@@ -73,7 +80,7 @@ def run_phase3(
         routes = predict_batches(gated, (x, acq), 256, device).argmax(1)
         val = torch.from_numpy(rows["is_val"].to_numpy(bool))
         counts = np.bincount(routes[~val].numpy(), minlength=k)
-        mlflow.log_metrics({f"subset_size_{i}": int(c) for i, c in enumerate(counts)})
+        log_metrics({f"subset_size_{i}": int(c) for i, c in enumerate(counts)})
         log_frame(
             pd.crosstab(
                 rows["label"].to_numpy(), routes.numpy(), rownames=["label"], colnames=["routed"]
@@ -94,7 +101,7 @@ def run_phase3(
             desc="phase3",
         )
         model = SSMoE(baseline.config, baseline.encoder, gated.gater, gated.acq_norm, experts)
-        mlflow.log_metric("n_weights", count_weights(model))
+        log_metrics({"n_weights": count_weights(model)})
         log_model(model, "model")
         log.info("phase3 run %s: subset sizes %s", run.info.run_id, counts.tolist())
         return run.info.run_id

@@ -15,10 +15,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from mlflow.tracking import MlflowClient
-
 import ssmoe
-from ssmoe.tracking.runs import TAG_STEP, _param
+from ssmoe.tracking import TAG_STEP, TrackingStore
+from ssmoe.tracking.runs import _param
 
 TAG_CACHE_KEY = "ssmoe.cache_key"
 TAG_CODE_VERSION = "ssmoe.code_version"
@@ -52,7 +51,7 @@ def cache_key(step: str, params: Mapping[str, Any], upstream: Mapping[str, str])
 
 def find_finished(experiment_id: str, step: str, key: str) -> str | None:
     """Id of the latest FINISHED run of ``step`` with cache key ``key``, or None."""
-    runs = MlflowClient().search_runs(
+    runs = TrackingStore().search(
         [experiment_id],
         filter_string=(
             f"tags.`{TAG_CACHE_KEY}` = '{key}' and tags.`{TAG_STEP}` = '{step}' "

@@ -15,9 +15,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import mlflow
-from mlflow.tracking import MlflowClient
-
 from ssmoe.configs import Overrides, StudySettings, check_overrides, simulation
 from ssmoe.data import layout
 from ssmoe.data.simulate import simulate_dataset
@@ -30,7 +27,7 @@ from ssmoe.study.cache import (
     code_version,
     find_finished,
 )
-from ssmoe.tracking.runs import setup, step_run
+from ssmoe.tracking import TrackingStore, log_artifact, log_metrics, setup, step_run
 from ssmoe.vocabulary import STEPS
 
 log = logging.getLogger(__name__)
@@ -136,15 +133,15 @@ class _Runner:
             run_id = found
         else:
             run_id = run()
-            client = MlflowClient()
-            client.set_tag(run_id, TAG_CACHE_KEY, key)
-            client.set_tag(run_id, TAG_CODE_VERSION, code_version())
+            store = TrackingStore()
+            store.set_tag(run_id, TAG_CACHE_KEY, key)
+            store.set_tag(run_id, TAG_CODE_VERSION, code_version())
         self.result.runs[name] = run_id
         self.result.reused[name] = bool(found)
         # Written to the parent by id: the active run is not necessarily the parent.
-        client = MlflowClient()
-        client.log_param(self.parent, f"{name}_run", run_id)
-        client.set_tag(self.parent, f"ssmoe.reused.{name}", str(bool(found)).lower())
+        store = TrackingStore()
+        store.log_param(self.parent, f"{name}_run", run_id)
+        store.set_tag(self.parent, f"ssmoe.reused.{name}", str(bool(found)).lower())
         return run_id
 
     def kwargs(self) -> dict[str, Any]:
@@ -171,7 +168,7 @@ def _simulate(cfg: PipelineConfig, runner: _Runner) -> tuple[Path, str]:
     def run() -> str:
         with step_run("simulate", params=params, **runner.kwargs()) as r:
             simulate_dataset(sim)
-            mlflow.log_artifact(str(path / layout.SIM_CONFIG), "simulation")
+            log_artifact(path / layout.SIM_CONFIG, "simulation")
             return r.info.run_id
 
     runner.step("simulate", params, {}, run, stale=not complete)
@@ -234,5 +231,5 @@ def run_pipeline(
 
 def _copy_metrics(evaluate_run: str) -> None:
     """Show the evaluation's statistics on the parent run too (one glance in the UI)."""
-    metrics = MlflowClient().get_run(evaluate_run).data.metrics
-    mlflow.log_metrics({k: v for k, v in metrics.items() if not k.startswith("n_weights")})
+    metrics = TrackingStore().metrics(evaluate_run)
+    log_metrics({k: v for k, v in metrics.items() if not k.startswith("n_weights")})

@@ -20,13 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
-from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
 from ssmoe.configs import simulation
 from ssmoe.data import layout
 from ssmoe.data.simulate import simulate_dataset
-from ssmoe.tracking.runs import setup
+from ssmoe.tracking import TrackingStore, setup
 from ssmoe.tuning.config import Fold, TuneConfig, resolve_fold
 from ssmoe.tuning.final import FinalTest, evaluate_best, trial_counts
 from ssmoe.tuning.objective import Objective
@@ -211,7 +210,7 @@ def run_tune(config: TuneConfig) -> TuneResult:
         wait_idle(study, poll_s)
         close_orphan_runs(study)
         final = evaluate_best(study, config, fold, data_dir, parent)
-        MlflowClient().set_terminated(parent, status="FINISHED")
+        TrackingStore().end_run(parent, "FINISHED")
     close_orphan_runs(study)
     return TuneResult(config.study, parent, trial_counts(study), ran, final)
 
