@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 import torch
 
@@ -72,16 +71,6 @@ class Phase1Lineage:
         """Re-extract exactly the pairs listed in ``rows`` (a slice of the score table)."""
         index = PatchIndex.from_frame(rows[["subject", "volume", "x", "y", "z"]])
         return extract_pairs(self.dataset(), index, self.task)
-
-
-def expert_rows(table: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
-    """Rows of the phase-1 pair table that train experts: at most ``n`` training pairs drawn
-    uniformly at random (paper: 100k random pairs for phase three), then all validation pairs."""
-    train_rows = table[table.is_val == 0]
-    if len(train_rows) > n:
-        keep = np.sort(np.random.default_rng(seed).choice(len(train_rows), size=n, replace=False))
-        train_rows = train_rows.iloc[keep]
-    return pd.concat([train_rows, table[table.is_val == 1]])
 
 
 def phase1_lineage(run_id: str) -> Phase1Lineage:
