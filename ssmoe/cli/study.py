@@ -125,7 +125,7 @@ def cv(experiment, task, folds, **kw) -> None:
 @user_errors
 def quickstart(workdir, task, folds, preset, device) -> None:
     """The whole comparison on the embedded simulator, then the report (minutes on a CPU)."""
-    from reports.build import build_report
+    from ssmoe.report import build_report
     from ssmoe.study.quickstart import QuickstartConfig, run_quickstart
     from ssmoe.tracking import TrackingStore
 

@@ -23,9 +23,14 @@ TAG_CACHE_KEY = "ssmoe.cache_key"
 TAG_CODE_VERSION = "ssmoe.code_version"
 
 
+# Code that cannot change a step's result: editing the report re-runs nothing.
+_NOT_HASHED = ("report",)
+
+
 @lru_cache(maxsize=1)
 def code_version() -> str:
-    """SHA-256 (12 hex) of every source file of the installed ``ssmoe`` package.
+    """SHA-256 (12 hex) of every source file of the installed ``ssmoe`` package (the report
+    package aside).
 
     A content hash, not a git commit: it changes with uncommitted edits and works in a wheel
     install or a clean clone alike.
@@ -33,6 +38,8 @@ def code_version() -> str:
     root = Path(ssmoe.__file__).parent
     digest = hashlib.sha256()
     for path in sorted(root.rglob("*.py")):
+        if path.relative_to(root).parts[0] in _NOT_HASHED:
+            continue
         digest.update(str(path.relative_to(root)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]

@@ -23,7 +23,7 @@ class TuneConfig:
 
     study: str
     n_trials: int
-    space: str | None = None  # study definition file (None: tuning/spaces/default.json)
+    space: str | None = None  # study definition file (None: ssmoe/tuning/spaces/default.json)
     sampler: str | None = None  # override the file's sampler (tpe | grid | random)
     storage: StorageConfig = field(default_factory=StorageConfig)
     data_dir: str | None = None  # None: simulate into <workdir>/data

@@ -25,7 +25,7 @@ def test_default_space_is_tpe_over_k_segmenter_lr() -> None:
 
 
 def test_ablation_grid_covers_every_k_and_segmenter() -> None:
-    space = load_space("ablation_grid")  # a bare name resolves in tuning/spaces/
+    space = load_space("ablation_grid")  # a bare name resolves in ssmoe/tuning/spaces/
     assert space.source == str(SPACES_DIR / "ablation_grid.json")
     assert space.grid() == {
         "k": [2, 4, 8],

@@ -1,5 +1,5 @@
 """Reports rebuilt from MLflow runs alone (`ssmoe report`)."""
 
-from reports.build import build_report
+from ssmoe.report.build import build_report
 
 __all__ = ["build_report"]

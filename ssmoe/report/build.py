@@ -23,8 +23,8 @@ import optuna
 import pandas as pd
 from mlflow.entities import Run
 
-from reports import figures, tables, tuning
-from reports.collect import (
+from ssmoe.report import figures, tables, tuning
+from ssmoe.report.collect import (
     EvalKey,
     RunStore,
     default_setting,
@@ -32,7 +32,7 @@ from reports.collect import (
     step_of,
     tasks_present,
 )
-from reports.tables import Table
+from ssmoe.report.tables import Table
 from ssmoe.vocabulary import METHOD_NAMES, METHODS, STATISTIC_NAMES, STATISTICS, TASK_NAMES
 
 log = logging.getLogger(__name__)

@@ -21,8 +21,8 @@ import optuna  # noqa: E402
 import pandas as pd  # noqa: E402
 from mlflow.entities import Run  # noqa: E402
 
-from reports.collect import TRIAL_STATE_TAG, run_key  # noqa: E402
-from reports.tables import Cell, Table, fmt  # noqa: E402
+from ssmoe.report.collect import TRIAL_STATE_TAG, run_key  # noqa: E402
+from ssmoe.report.tables import Cell, Table, fmt  # noqa: E402
 from ssmoe.vocabulary import PAPER_STATISTICS, STATISTIC_NAMES  # noqa: E402
 
 _STATES = {
