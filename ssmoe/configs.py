@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -183,11 +183,16 @@ def merge_overrides(*layers: Overrides) -> Overrides:
     return out
 
 
-def simulation(preset: str, out: Path, subjects: int, seed: int) -> SimulationConfig:
+def simulation(
+    preset: str, out: Path, subjects: int, seed: int, grid: tuple[int, int, int] | None = None
+) -> SimulationConfig:
     """The dataset a study simulates when it is given none: ``subjects`` subjects acquired with
-    the preset's protocol, written to ``out`` (replacing what a crashed run left there)."""
-    protocol = get_preset(preset).protocol
-    return SimulationConfig(out=out, n_subjects=subjects, protocol=protocol, seed=seed, force=True)
+    the preset's protocol on HR grid ``grid`` (None: the release's), written to ``out``
+    (replacing what a crashed run left there)."""
+    config = SimulationConfig(
+        out=out, n_subjects=subjects, protocol=get_preset(preset).protocol, seed=seed, force=True
+    )
+    return config if grid is None else replace(config, shape=grid)
 
 
 @dataclass(frozen=True)

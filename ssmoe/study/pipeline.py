@@ -44,6 +44,7 @@ class PipelineConfig:
     exclude_subjects: tuple[str, ...] = ()
     preset: str = "quick"
     subjects: int = 5  # simulated subjects
+    grid: tuple[int, int, int] | None = None  # HR grid of simulated data (None: the release's)
     segmenter: str | None = None
     k: int | None = None
     lr: float | None = None  # learning rate of phases 2-3 (the tuner's knob)
@@ -155,13 +156,15 @@ def _simulate(cfg: PipelineConfig, runner: _Runner) -> tuple[Path, str]:
             raise ValueError(f"data_dir {path} does not exist")
         return path, data_fingerprint(path)
     path = (Path(cfg.workdir) / "data").resolve()
-    sim = simulation(cfg.preset, path, cfg.subjects, cfg.seed)
-    params = {
+    sim = simulation(cfg.preset, path, cfg.subjects, cfg.seed, cfg.grid)
+    params: dict[str, Any] = {
         "out": str(path),
         "subjects": cfg.subjects,
         "protocol": sim.protocol,
         "seed": cfg.seed,
     }
+    if cfg.grid is not None:  # the release's grid by default: the key stays as it was
+        params["grid"] = cfg.grid
     # Never reuse the record of data that is gone or half written (the record is written last).
     complete = (path / layout.SIM_CONFIG).exists()
 
