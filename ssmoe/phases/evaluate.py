@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from ssmoe.data.degrade import SCALES
 from ssmoe.data.patches import GridTiler
 from ssmoe.data.protocol import get_protocol
-from ssmoe.evaluation.figures import confusion_figure, mse_distributions
+from ssmoe.evaluation.figures import confusion_matrix, mse_distributions
 from ssmoe.evaluation.interpolation import cubic_spline_upsample
 from ssmoe.evaluation.metrics import confusion, summary_table, volume_mse, wilcoxon_table
 from ssmoe.evaluation.reconstruct import reconstruct
@@ -39,7 +39,7 @@ from ssmoe.tracking import (
     step_run,
 )
 from ssmoe.training.loop import pick_device
-from ssmoe.vocabulary import METHOD_NAMES, STATISTICS
+from ssmoe.vocabulary import STATISTICS
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +162,7 @@ def run_evaluate(
             }
         )
         log_figure(
-            mse_distributions({METHOD_NAMES[m]: values[m] for m in methods}),
+            mse_distributions({f"{task} task, test subject {lineage.test_subject}": per_volume}),
             "figures/per_volume_mse.png",
         )
         _log_coronal(coronal, fig_volume, y_slice, subject, task)
@@ -173,7 +173,7 @@ def run_evaluate(
             "evaluation/confusion.csv",
         )
         log_figure(
-            confusion_figure(matrix, "Gater confusion (held-out subject)"),
+            confusion_matrix({"Gater confusion (held-out subject)": pd.DataFrame(matrix)}),
             "figures/gater_confusion_test.png",
         )
         log_metrics({"gater_accuracy_test": float(np.trace(matrix) / max(matrix.sum(), 1))})

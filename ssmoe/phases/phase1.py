@@ -137,7 +137,9 @@ def run_phase1(
                 "score_max": float(scores.max()),
             }
         )
-        log_figure(score_histogram(scores), "figures/score_histogram.png")
+        log_figure(
+            score_histogram(scores, title="Phase-1 patch scores"), "figures/score_histogram.png"
+        )
         log_model(model, "model")
         log.info(
             "phase1 run %s: %d pairs, median score %.4g",

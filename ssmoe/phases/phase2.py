@@ -14,7 +14,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ssmoe.evaluation.figures import confusion_figure, score_histogram
+from ssmoe.evaluation.figures import confusion_matrix, score_histogram
 from ssmoe.evaluation.metrics import confusion
 from ssmoe.models.gater import AcquisitionNorm, Gater, GaterConfig
 from ssmoe.models.moe import GatedEncoder, UNetSR, freeze
@@ -147,7 +147,7 @@ def run_phase2(
             "gater/confusion.csv",
         )
         log_figure(
-            confusion_figure(matrix, "Gater confusion (validation pairs)"),
+            confusion_matrix({"Gater confusion (validation pairs)": pd.DataFrame(matrix)}),
             "figures/gater_confusion.png",
         )
         log_model(GatedEncoder(baseline, gater, acq_norm), "gater")

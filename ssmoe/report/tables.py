@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from mlflow.entities import Run
 
+from ssmoe.tracking import Run
 from ssmoe.vocabulary import (
     METHOD_NAMES,
     METHODS,
