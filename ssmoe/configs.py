@@ -258,7 +258,7 @@ class StudySettings:
             base = {"n_pairs": p.n_pairs_phase3, **self._training(p.epochs_phase3, self._lr())}
         elif step == "hardmoe":
             phase3 = self._fields("phase3")
-            budget = ("n_pairs", "epochs", "batch_size", "lr", "decay")
+            budget = ("n_pairs", "epochs", "batch_size", "lr", "decay", "eval_batch_size")
             base = {
                 "k": self._fields("phase2")["k"],
                 **{name: phase3[name] for name in budget},

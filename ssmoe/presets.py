@@ -4,7 +4,7 @@ and ``tiny`` (tests, seconds). A preset fills the phase configs; any flag overri
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -26,9 +26,6 @@ class Preset:
     segmenter: str = "mqs"
     eval_stride: int = 16  # HR tiling stride of whole-volume reconstruction
     protocol: str = "quick"
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 PRESETS: dict[str, Preset] = {

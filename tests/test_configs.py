@@ -134,11 +134,14 @@ def test_phase_command_rejects_bad_overrides_cleanly() -> None:
 
 
 def test_phase_command_flags_are_overrides_of_their_step() -> None:
-    from ssmoe.cli.phases import _settings
+    from ssmoe.cli.phases import _config
 
-    flags = {"k": 3, "n_pairs": None, "epochs": None, "batch_size": 16, "lr": None}
-    settings = _settings("hardmoe", "tiny", ("phase3.epochs=5", "hardmoe.k=6"), flags, seed=2)
-    config = settings.hardmoe("r1")
+    options = {
+        **{"preset": "tiny", "seed": 2, "device": "cpu"},
+        **{"overrides": ("phase3.epochs=5", "hardmoe.k=6")},
+        **{"k": 3, "n_pairs": None, "epochs": None, "batch_size": 16, "lr": None},
+    }
+    config = _config("hardmoe", options, "r1")
     tiny = get_preset("tiny")
     # --set after the flags; phase-3 overrides reach the Hard MoE through its budget.
     assert (config.k, config.batch_size, config.epochs, config.n_pairs, config.seed) == (

@@ -38,17 +38,21 @@ training_options = options(
 )
 
 
-def _settings(step: str, preset: str, overrides: tuple[str, ...], flags: dict[str, Any], **kw):
-    """The settings a phase command's config is built from: its flags are overrides of ``step``
-    (None = not given), its ``--set`` items come after them."""
+def _config(step: str, options: dict[str, Any], *lineage: str | None, **settings: Any) -> Any:
+    """The config of ``step`` from a phase command's options: ``preset``, ``seed``, ``device``,
+    ``overrides`` (``--set``) and the step's own flags (overrides of ``step``, None = not given,
+    ``--set`` after them); ``lineage`` are the upstream run ids."""
     from ssmoe.configs import INPUTS, StudySettings, merge_overrides, parse_overrides
 
-    parsed = parse_overrides(overrides)
+    kw = dict(options)
+    parsed = parse_overrides(kw.pop("overrides"))
     stray = sorted(set(parsed) - set(INPUTS[step]))
     if stray:
         raise ValueError(f"--set {stray[0]}.*: does not reach {step} (it reads {INPUTS[step]})")
-    given = {step: {name: value for name, value in flags.items() if value is not None}}
-    return StudySettings(preset=preset, overrides=merge_overrides(given, parsed), **kw)
+    common = {name: kw.pop(name) for name in ("preset", "seed", "device")}
+    flags = {step: {name: value for name, value in kw.items() if value is not None}}
+    overrides = merge_overrides(flags, parsed)
+    return getattr(StudySettings(**common, **settings, overrides=overrides), step)(*lineage)
 
 
 @main.command()
@@ -72,22 +76,12 @@ def _settings(step: str, preset: str, overrides: tuple[str, ...], flags: dict[st
 )
 @training_options
 @user_errors
-def phase1(data_dir, task, test_subject, seed, device, preset, experiment, overrides, **flags):
+def phase1(data_dir, task, test_subject, experiment, **kw) -> None:
     """Phase one: train the baseline SR U-Net and score every training pair."""
     from ssmoe.phases import run_phase1
 
-    settings = _settings(
-        "phase1",
-        preset,
-        overrides,
-        flags,
-        data_dir=data_dir,
-        task=task,
-        test_subject=test_subject,
-        seed=seed,
-        device=device,
-    )
-    click.echo(run_phase1(settings.phase1(), experiment=experiment))
+    settings = {"data_dir": data_dir, "task": task, "test_subject": test_subject}
+    click.echo(run_phase1(_config("phase1", kw, **settings), experiment=experiment))
 
 
 @main.command()
@@ -100,12 +94,11 @@ def phase1(data_dir, task, test_subject, seed, device, preset, experiment, overr
 @click.option("--k", type=OPT_INT, help="Number of pseudo error classes K.")
 @training_options
 @user_errors
-def phase2(phase1_run, seed, device, preset, experiment, overrides, **flags) -> None:
+def phase2(phase1_run, experiment, **kw) -> None:
     """Phase two: pseudo error labels by a segmenter, then train the gater."""
     from ssmoe.phases import run_phase2
 
-    settings = _settings("phase2", preset, overrides, flags, seed=seed, device=device)
-    click.echo(run_phase2(settings.phase2(phase1_run), experiment=experiment))
+    click.echo(run_phase2(_config("phase2", kw, phase1_run), experiment=experiment))
 
 
 @main.command()
@@ -113,12 +106,11 @@ def phase2(phase1_run, seed, device, preset, experiment, overrides, **flags) -> 
 @click.option("--n-pairs", type=OPT_INT, help="Fine-tuning pairs for the experts (paper: 100k).")
 @training_options
 @user_errors
-def phase3(phase2_run, seed, device, preset, experiment, overrides, **flags) -> None:
+def phase3(phase2_run, experiment, **kw) -> None:
     """Phase three: route pairs by the gater, train one expert decoder per class."""
     from ssmoe.phases import run_phase3
 
-    settings = _settings("phase3", preset, overrides, flags, seed=seed, device=device)
-    click.echo(run_phase3(settings.phase3(phase2_run), experiment=experiment))
+    click.echo(run_phase3(_config("phase3", kw, phase2_run), experiment=experiment))
 
 
 @main.command()
@@ -127,12 +119,11 @@ def phase3(phase2_run, seed, device, preset, experiment, overrides, **flags) -> 
 @click.option("--n-pairs", type=OPT_INT, help="Fine-tuning pairs for the experts.")
 @training_options
 @user_errors
-def hardmoe(phase1_run, seed, device, preset, experiment, overrides, **flags) -> None:
+def hardmoe(phase1_run, experiment, **kw) -> None:
     """Hard MoE baseline: K-means on the baseline's features, one expert per cluster."""
     from ssmoe.phases import run_hardmoe
 
-    settings = _settings("hardmoe", preset, overrides, flags, seed=seed, device=device)
-    click.echo(run_hardmoe(settings.hardmoe(phase1_run), experiment=experiment))
+    click.echo(run_hardmoe(_config("hardmoe", kw, phase1_run), experiment=experiment))
 
 
 @main.command()
@@ -144,16 +135,12 @@ def hardmoe(phase1_run, seed, device, preset, experiment, overrides, **flags) ->
 @max_volumes_option
 @run_options
 @user_errors
-def evaluate(
-    phase3_run, hardmoe_run, max_volumes, seed, device, preset, experiment, overrides, **flags
-):
+def evaluate(phase3_run, hardmoe_run, max_volumes, experiment, **kw) -> None:
     """Test phase: all four methods on every volume of the held-out subject."""
     from ssmoe.phases import run_evaluate
 
-    settings = _settings(
-        "evaluate", preset, overrides, flags, max_volumes=max_volumes, seed=seed, device=device
-    )
-    click.echo(run_evaluate(settings.evaluate(phase3_run, hardmoe_run), experiment=experiment))
+    config = _config("evaluate", kw, phase3_run, hardmoe_run, max_volumes=max_volumes)
+    click.echo(run_evaluate(config, experiment=experiment))
 
 
 @main.command()

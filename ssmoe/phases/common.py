@@ -103,7 +103,11 @@ def epoch_logger(
 @dataclass(frozen=True, kw_only=True)
 class TrainingFields:
     """The optimisation settings every training phase shares (paper: Adam 1e-3, decay 1e-6,
-    batch 64); keyword-only so each phase's own required fields come first."""
+    batch 64); keyword-only so each phase's own required fields come first.
+
+    ``eval_batch_size`` is the number of pairs per forward pass without gradients (validation
+    loss, phase-1 scores, encoder features, routes): a memory knob, 256 fits any preset.
+    """
 
     epochs: int = 1
     batch_size: int = 64
@@ -111,9 +115,12 @@ class TrainingFields:
     decay: float = 1e-6
     seed: int = 0
     device: str = "auto"
+    eval_batch_size: int = 256
 
     def train_config(self) -> TrainConfig:
-        return TrainConfig(self.epochs, self.batch_size, self.lr, self.decay, self.seed)
+        return TrainConfig(
+            self.epochs, self.batch_size, self.lr, self.decay, self.seed, self.eval_batch_size
+        )
 
 
 def seeded(seed: int) -> None:

@@ -25,6 +25,7 @@ class HardMoEConfig(TrainingFields):
     phase1_run: str
     k: int = 4
     n_pairs: int = 6000
+    kmeans_restarts: int = 10  # K-means initialisations, the best kept (scikit-learn's n_init)
 
     def __post_init__(self) -> None:
         if self.k < 2:
@@ -49,10 +50,10 @@ def run_hardmoe(
         baseline = load_baseline(lineage, device)
         pairs = expert_pairs(lineage, lineage.scores, config.n_pairs, config.seed)
         val = pairs.val
-        features = predict_batches(baseline.features, (pairs.x,), 256, device)
+        features = predict_batches(baseline.features, (pairs.x,), config.eval_batch_size, device)
         mean, std = features[~val].mean(0), features[~val].std(0).clamp_min(1e-8)
         z = ((features - mean) / std).numpy()
-        kmeans = KMeans(n_clusters=config.k, n_init=10, random_state=config.seed)
+        kmeans = KMeans(config.k, n_init=config.kmeans_restarts, random_state=config.seed)
         centroids = torch.from_numpy(kmeans.fit(z[~val.numpy()]).cluster_centers_).float()
         routes = torch.cdist(torch.from_numpy(z).float(), centroids).argmin(1)
         experts = fit_routed_experts(

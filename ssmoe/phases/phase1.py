@@ -61,13 +61,15 @@ def patch_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return ((pred - target) ** 2).flatten(1).mean(dim=1)
 
 
-def score_pairs(model: torch.nn.Module, data, device: torch.device) -> np.ndarray:
-    """e_i for every pair of ``data`` = (x, y, acq) tensors."""
+def score_pairs(
+    model: torch.nn.Module, data, device: torch.device, batch_size: int = 256
+) -> np.ndarray:
+    """e_i for every pair of ``data`` = (x, y, acq) tensors, ``batch_size`` pairs at a time."""
 
     def score(x: torch.Tensor, y: torch.Tensor, acq: torch.Tensor) -> torch.Tensor:
         return patch_mse(model(x, acq), y)
 
-    return predict_batches(score, data, 256, device).numpy().astype(np.float64)
+    return predict_batches(score, data, batch_size, device).numpy().astype(np.float64)
 
 
 def run_phase1(
@@ -123,7 +125,7 @@ def run_phase1(
             on_epoch=epoch_logger("phase1", epoch_hook),
             desc="phase1",
         )
-        scores = score_pairs(model, data, device)
+        scores = score_pairs(model, data, device, config.eval_batch_size)
         table = pd.concat(
             [index.to_frame(), pd.DataFrame(pairs.acq[:, 3:], columns=["b", "TI", "TE"])], axis=1
         )

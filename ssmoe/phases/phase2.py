@@ -42,6 +42,7 @@ class Phase2Config(TrainingFields):
     phase1_run: str
     segmenter: str = "mqs"
     k: int = 4
+    gater_batch_size: int = 1024  # cached features per gater forward pass (predictions only)
 
 
 def run_phase2(
@@ -96,7 +97,7 @@ def run_phase2(
         pairs = lineage.pairs(table)
         x, acq = torch.from_numpy(pairs.lr), torch.from_numpy(pairs.acq)
         baseline.to(device)
-        features = predict_batches(baseline.features, (x,), 256, device)
+        features = predict_batches(baseline.features, (x,), config.eval_batch_size, device)
         # z-scored over the protocol (the parameter table of a training subject).
         dataset = lineage.dataset()
         protocol_subject = next(s for s in dataset.subjects if s != lineage.test_subject)
@@ -115,7 +116,8 @@ def run_phase2(
             return ce(model(f, a), c)
 
         def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
-            pred = predict_batches(gater, (features[val], acq_z[val]), 1024, device).argmax(1)
+            batch = config.gater_batch_size
+            pred = predict_batches(gater, (features[val], acq_z[val]), batch, device).argmax(1)
             metrics["val_accuracy"] = float((pred == y[val]).float().mean()) if val.any() else 0.0
             epoch_logger("phase2", epoch_hook)(epoch, metrics)
 
@@ -130,7 +132,11 @@ def run_phase2(
             on_epoch=on_epoch,
             desc="phase2",
         )
-        predicted = predict_batches(gater, (features, acq_z), 1024, device).argmax(1).numpy()
+        predicted = (
+            predict_batches(gater, (features, acq_z), config.gater_batch_size, device)
+            .argmax(1)
+            .numpy()
+        )
         for name, mask in (("train", ~is_val), ("val", is_val)):
             if mask.any():
                 matrix = confusion(labels[mask], predicted[mask], config.k)

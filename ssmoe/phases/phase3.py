@@ -52,7 +52,8 @@ def run_phase3(
         pairs = expert_pairs(
             lineage, lineage.scores.assign(label=labels), config.n_pairs, config.seed
         )
-        routes = predict_batches(gated, (pairs.x, pairs.acq), 256, device).argmax(1)
+        routes = predict_batches(gated, (pairs.x, pairs.acq), config.eval_batch_size, device)
+        routes = routes.argmax(1)
         log_frame(
             pd.crosstab(
                 pairs.rows["label"].to_numpy(),

@@ -230,11 +230,6 @@ class RunStore:
         return None
 
 
-def most_common(values: list[Any]) -> Any:
-    """The most frequent value (ties: the one seen first)."""
-    return Counter(values).most_common(1)[0][0]
-
-
 def default_setting(evals: dict[EvalKey, Run], task: str) -> tuple[int | None, str] | None:
     """The (k, segmenter) a task was cross-validated with: the one with the most folds."""
     folds: dict[tuple[int | None, str], set[str]] = {}
