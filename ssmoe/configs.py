@@ -11,8 +11,8 @@ Precedence, lowest first:
    overrides of its step, applied before its ``--set`` items).
 
 The Hard MoE baseline takes K from phase 2 and its budget (pairs, epochs, batch size, learning
-rate, decay) from phase 3, so that it differs from SS-MoE in routing only; its own overrides
-come last. Override values are parsed and checked against the type of the config field they
+rate, decay, and ``eval_batch_size`` when phase 3 overrides it) from phase 3, so that it differs
+from SS-MoE in routing only; its own overrides come last. Override values are parsed and checked against the type of the config field they
 set; a bad one is a ``ValueError`` naming ``step.field`` and the value.
 """
 
@@ -261,7 +261,7 @@ class StudySettings:
             budget = ("n_pairs", "epochs", "batch_size", "lr", "decay", "eval_batch_size")
             base = {
                 "k": self._fields("phase2")["k"],
-                **{name: phase3[name] for name in budget},
+                **{name: phase3[name] for name in budget if name in phase3},
                 "seed": self.seed,
                 "device": self.device,
             }

@@ -151,3 +151,10 @@ def test_phase_command_flags_are_overrides_of_their_step() -> None:
         tiny.n_pairs_phase3,
         2,
     )
+
+
+def test_hard_moe_copies_an_overridden_eval_batch_size_from_phase3() -> None:
+    plain = StudySettings(preset="tiny").hardmoe("r1")
+    assert plain.eval_batch_size == 256  # TrainingFields' default
+    settings = StudySettings(preset="tiny", overrides={"phase3": {"eval_batch_size": 64}})
+    assert settings.phase3("r2").eval_batch_size == settings.hardmoe("r1").eval_batch_size == 64

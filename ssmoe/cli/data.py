@@ -16,7 +16,7 @@ from ssmoe.cli.options import seed_option, user_errors
 
 @main.command()
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--subjects", default=5, show_default=True, help="Number of subjects.")
+@click.option("--subjects", "n_subjects", default=5, show_default=True, help="Number of subjects.")
 @click.option(
     "--protocol",
     default="quick",
@@ -36,32 +36,15 @@ from ssmoe.cli.options import seed_option, user_errors
 @click.option("--snr", default=40.0, show_default=True, help="SNR of WM at b=0, TE=80, long TI.")
 @click.option("--force", is_flag=True, help="Overwrite existing subject directories.")
 @user_errors
-def simulate(
-    out: Path,
-    subjects: int,
-    protocol: str,
-    seed: int,
-    shape: tuple[int, int, int],
-    snr: float,
-    force: bool,
-) -> None:
+def simulate(**kw) -> None:
     """Simulate a Super MUDI-like dataset (MNI152 anatomy, ZEBRA signal) into OUT."""
     from ssmoe.data.simulate import SimulationConfig, simulate_dataset
 
     t0 = time.perf_counter()
-    dirs = simulate_dataset(
-        SimulationConfig(
-            out=out,
-            n_subjects=subjects,
-            protocol=protocol,
-            seed=seed,
-            shape=shape,
-            snr=snr,
-            force=force,
-        )
-    )
+    config = SimulationConfig(**kw)  # the options are named after its fields
+    dirs = simulate_dataset(config)
     click.echo(
-        f"wrote {len(dirs)} subjects ({protocol} protocol) to {out} "
+        f"wrote {len(dirs)} subjects ({config.protocol} protocol) to {config.out} "
         f"in {time.perf_counter() - t0:.1f} s"
     )
 

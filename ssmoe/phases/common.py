@@ -1,20 +1,46 @@
-"""What every phase shares: folds, pair tensors, lineage look-ups, per-epoch logging."""
+"""What every phase shares: its run (``phase_run``), folds, pair tensors, lineage look-ups,
+per-epoch logging, the optimisation settings."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 import torch
 
 from ssmoe.data.patches import PatchIndex, PatchPairs, extract_pairs
 from ssmoe.data.reader import MudiDataset, open_dataset
-from ssmoe.tracking import load_frame, log_metrics, require_step, run_params
-from ssmoe.training.loop import TrainConfig
+from ssmoe.tracking import load_frame, log_metrics, require_step, run_params, step_run
+from ssmoe.training.loop import TrainConfig, pick_device
 
 EpochHook = Callable[[str, int, dict[str, float]], None]
 """Called as hook(step, epoch, metrics) after every epoch of every phase (the tuner's pruner)."""
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Where a phase's run goes: a child of ``parent_run_id`` (None: a top-level run, or the
+    one ``mlflow run`` made) in ``experiment``; ``epoch_hook`` sees every epoch (the tuner)."""
+
+    parent_run_id: str | None = None
+    experiment: str = "ssmoe"
+    epoch_hook: EpochHook | None = None
+
+
+@contextmanager
+def phase_run(
+    step: str, params: Mapping[str, Any], seed: int, device: str, context: RunContext
+) -> Iterator[tuple[str, torch.device]]:
+    """The MLflow run of one phase (``ssmoe.tracking.step_run``) with torch seeded by ``seed``;
+    yields (run id, the device ``device`` resolves to)."""
+    with step_run(
+        step, params=params, experiment=context.experiment, parent_run_id=context.parent_run_id
+    ) as run:
+        seeded(seed)
+        yield run.info.run_id, pick_device(device)
 
 
 def split_subjects(

@@ -16,11 +16,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ssmoe import tracking
 from ssmoe.models.moe import UNetSR, freeze
 from ssmoe.models.unet import Decoder, count_weights
 from ssmoe.phases.common import EpochHook, Phase1Lineage, TrainingFields, epoch_logger, pair_tensors
-from ssmoe.tracking import log_metrics, log_model
-from ssmoe.tracking.artifacts import load_model
 from ssmoe.training.experts import train_experts
 
 log = logging.getLogger(__name__)
@@ -56,7 +55,7 @@ def expert_pairs(lineage: Phase1Lineage, table: pd.DataFrame, n: int, seed: int)
 
 def load_baseline(lineage: Phase1Lineage, device: torch.device) -> UNetSR:
     """The phase-1 SR U-Net, frozen, on ``device``: its encoder and decoder start the experts."""
-    return freeze(load_model(lineage.model_uri, kind=UNetSR)).to(device)
+    return freeze(tracking.load_model(lineage.model_uri, kind=UNetSR)).to(device)
 
 
 def fit_routed_experts(
@@ -74,7 +73,7 @@ def fit_routed_experts(
     sizes as ``{size_metric}_{j}`` and the per-epoch losses of ``step``."""
     val = pairs.val
     counts = np.bincount(routes[~val].numpy(), minlength=k)
-    log_metrics({f"{size_metric}_{i}": int(c) for i, c in enumerate(counts)})
+    tracking.log_metrics({f"{size_metric}_{i}": int(c) for i, c in enumerate(counts)})
     log.info("%s: %s %s", step, size_metric, counts.tolist())
     return train_experts(
         baseline.config,
@@ -92,5 +91,5 @@ def fit_routed_experts(
 
 def log_mixture(model: torch.nn.Module) -> None:
     """Log the assembled mixture as the step's ``model`` with its number of weights."""
-    log_metrics({"n_weights": count_weights(model)})
-    log_model(model, "model")
+    tracking.log_metrics({"n_weights": count_weights(model)})
+    tracking.log_model(model, "model")

@@ -14,10 +14,9 @@ import torch
 from sklearn.cluster import KMeans
 
 from ssmoe.models.moe import HardMoE
-from ssmoe.phases.common import EpochHook, TrainingFields, phase1_lineage, seeded
+from ssmoe.phases.common import RunContext, TrainingFields, phase1_lineage, phase_run
 from ssmoe.phases.experts import expert_pairs, fit_routed_experts, load_baseline, log_mixture
-from ssmoe.tracking import step_run
-from ssmoe.training.loop import pick_device, predict_batches
+from ssmoe.training.loop import predict_batches
 
 
 @dataclass(frozen=True)
@@ -32,21 +31,11 @@ class HardMoEConfig(TrainingFields):
             raise ValueError(f"k must be >= 2, got {self.k!r}")
 
 
-def run_hardmoe(
-    config: HardMoEConfig,
-    *,
-    parent_run_id: str | None = None,
-    experiment: str = "ssmoe",
-    epoch_hook: EpochHook | None = None,
-) -> str:
+def run_hardmoe(config: HardMoEConfig, context: RunContext = RunContext()) -> str:
     """Cluster, train the K experts; returns the MLflow run id (model ``model`` = HardMoE)."""
     lineage = phase1_lineage(config.phase1_run)
     params = {**asdict(config), **lineage.fold_params()}
-    with step_run(
-        "hardmoe", params=params, experiment=experiment, parent_run_id=parent_run_id
-    ) as run:
-        seeded(config.seed)
-        device = pick_device(config.device)
+    with phase_run("hardmoe", params, config.seed, config.device, context) as (run_id, device):
         baseline = load_baseline(lineage, device)
         pairs = expert_pairs(lineage, lineage.scores, config.n_pairs, config.seed)
         val = pairs.val
@@ -57,7 +46,15 @@ def run_hardmoe(
         centroids = torch.from_numpy(kmeans.fit(z[~val.numpy()]).cluster_centers_).float()
         routes = torch.cdist(torch.from_numpy(z).float(), centroids).argmin(1)
         experts = fit_routed_experts(
-            "hardmoe", baseline, pairs, routes, config.k, config, device, epoch_hook, "cluster_size"
+            "hardmoe",
+            baseline,
+            pairs,
+            routes,
+            config.k,
+            config,
+            device,
+            context.epoch_hook,
+            "cluster_size",
         )
         log_mixture(HardMoE(baseline.config, baseline.encoder, centroids, mean, std, experts))
-        return run.info.run_id
+        return run_id

@@ -14,23 +14,14 @@ import pandas as pd
 import torch
 from torch import nn
 
+from ssmoe import tracking
 from ssmoe.evaluation.figures import confusion_matrix, score_histogram
 from ssmoe.evaluation.metrics import confusion
 from ssmoe.models.gater import AcquisitionNorm, Gater, GaterConfig
 from ssmoe.models.moe import GatedEncoder, UNetSR, freeze
-from ssmoe.phases.common import EpochHook, TrainingFields, epoch_logger, phase1_lineage, seeded
+from ssmoe.phases.common import RunContext, TrainingFields, epoch_logger, phase1_lineage, phase_run
 from ssmoe.segmenters import get_segmenter
-from ssmoe.tracking import (
-    load_model,
-    log_figure,
-    log_frame,
-    log_json,
-    log_metrics,
-    log_model,
-    log_params,
-    step_run,
-)
-from ssmoe.training.loop import pick_device, predict_batches, train
+from ssmoe.training.loop import predict_batches, train
 
 log = logging.getLogger(__name__)
 
@@ -45,24 +36,14 @@ class Phase2Config(TrainingFields):
     gater_batch_size: int = 1024  # cached features per gater forward pass (predictions only)
 
 
-def run_phase2(
-    config: Phase2Config,
-    *,
-    parent_run_id: str | None = None,
-    experiment: str = "ssmoe",
-    epoch_hook: EpochHook | None = None,
-) -> str:
+def run_phase2(config: Phase2Config, context: RunContext = RunContext()) -> str:
     """Segment the phase-1 scores, train the gater; returns the MLflow run id."""
     lineage = phase1_lineage(config.phase1_run)
     params = {
         **asdict(config),
         **lineage.fold_params(),
     }
-    with step_run(
-        "phase2", params=params, experiment=experiment, parent_run_id=parent_run_id
-    ) as run:
-        seeded(config.seed)
-        device = pick_device(config.device)
+    with phase_run("phase2", params, config.seed, config.device, context) as (run_id, device):
         table = lineage.scores
         is_val = table["is_val"].to_numpy(bool)
         segmenter = get_segmenter(config.segmenter, config.k, seed=config.seed)
@@ -71,14 +52,14 @@ def run_phase2(
         assert thresholds is not None
         labels = segmenter.predict(table["score"].to_numpy())
         described = segmenter.describe()
-        log_json(described, "segmenter/segmenter.json")
-        log_params({f"threshold_{i}": f"{t:.6g}" for i, t in enumerate(thresholds)})
+        tracking.log_json(described, "segmenter/segmenter.json")
+        tracking.log_params({f"threshold_{i}": f"{t:.6g}" for i, t in enumerate(thresholds)})
         counts = np.bincount(labels[~is_val], minlength=config.k)
-        log_metrics({f"class_count_{i}": int(c) for i, c in enumerate(counts)})
+        tracking.log_metrics({f"class_count_{i}": int(c) for i, c in enumerate(counts)})
         for key in ("n_levels_at_alpha", "n_levels"):
             if isinstance(described.get(key), (int, float)):
-                log_metrics({f"segmenter_{key}": described[key]})
-        log_figure(
+                tracking.log_metrics({f"segmenter_{key}": described[key]})
+        tracking.log_figure(
             score_histogram(
                 table["score"].to_numpy(),
                 thresholds,
@@ -86,14 +67,14 @@ def run_phase2(
             ),
             "figures/label_histogram.png",
         )
-        log_frame(
+        tracking.log_frame(
             table.assign(label=labels)[
                 ["subject", "volume", "x", "y", "z", "score", "label", "is_val"]
             ],
             "labels/pseudo_labels.csv",
         )
 
-        baseline = freeze(load_model(lineage.model_uri, kind=UNetSR))
+        baseline = freeze(tracking.load_model(lineage.model_uri, kind=UNetSR))
         pairs = lineage.pairs(table)
         x, acq = torch.from_numpy(pairs.lr), torch.from_numpy(pairs.acq)
         baseline.to(device)
@@ -119,7 +100,7 @@ def run_phase2(
             batch = config.gater_batch_size
             pred = predict_batches(gater, (features[val], acq_z[val]), batch, device).argmax(1)
             metrics["val_accuracy"] = float((pred == y[val]).float().mean()) if val.any() else 0.0
-            epoch_logger("phase2", epoch_hook)(epoch, metrics)
+            epoch_logger("phase2", context.epoch_hook)(epoch, metrics)
 
         train(
             gater,
@@ -140,27 +121,27 @@ def run_phase2(
         for name, mask in (("train", ~is_val), ("val", is_val)):
             if mask.any():
                 matrix = confusion(labels[mask], predicted[mask], config.k)
-                log_metrics({f"{name}_accuracy": float(np.trace(matrix) / matrix.sum())})
+                tracking.log_metrics({f"{name}_accuracy": float(np.trace(matrix) / matrix.sum())})
         matrix = (
             confusion(labels[is_val], predicted[is_val], config.k)
             if is_val.any()
             else confusion(labels, predicted, config.k)
         )
-        log_frame(
+        tracking.log_frame(
             pd.DataFrame(matrix, columns=[f"pred_{j}" for j in range(config.k)])
             .rename_axis("label")
             .reset_index(),
             "gater/confusion.csv",
         )
-        log_figure(
+        tracking.log_figure(
             confusion_matrix({"Gater confusion (validation pairs)": pd.DataFrame(matrix)}),
             "figures/gater_confusion.png",
         )
-        log_model(GatedEncoder(baseline, gater, acq_norm), "gater")
+        tracking.log_model(GatedEncoder(baseline, gater, acq_norm), "gater")
         log.info(
             "phase2 run %s: thresholds %s, counts %s",
-            run.info.run_id,
+            run_id,
             np.round(thresholds, 5).tolist(),
             counts.tolist(),
         )
-        return run.info.run_id
+        return run_id

@@ -8,11 +8,11 @@ from dataclasses import asdict, dataclass
 
 import pandas as pd
 
+from ssmoe import tracking
 from ssmoe.models.moe import GatedEncoder, SSMoE, freeze
-from ssmoe.phases.common import EpochHook, TrainingFields, phase1_lineage, seeded
+from ssmoe.phases.common import RunContext, TrainingFields, phase1_lineage, phase_run
 from ssmoe.phases.experts import expert_pairs, fit_routed_experts, load_baseline, log_mixture
-from ssmoe.tracking import load_frame, load_model, log_frame, require_step, run_params, step_run
-from ssmoe.training.loop import pick_device, predict_batches
+from ssmoe.training.loop import predict_batches
 
 
 @dataclass(frozen=True)
@@ -23,15 +23,9 @@ class Phase3Config(TrainingFields):
     n_pairs: int = 6000
 
 
-def run_phase3(
-    config: Phase3Config,
-    *,
-    parent_run_id: str | None = None,
-    experiment: str = "ssmoe",
-    epoch_hook: EpochHook | None = None,
-) -> str:
+def run_phase3(config: Phase3Config, context: RunContext = RunContext()) -> str:
     """Train the K experts; returns the MLflow run id (model artifact ``model`` = SSMoE)."""
-    p2 = run_params(require_step(config.phase2_run, "phase2"))
+    p2 = tracking.run_params(tracking.require_step(config.phase2_run, "phase2"))
     lineage = phase1_lineage(p2["phase1_run"])
     k = int(p2["k"])
     params = {
@@ -41,20 +35,20 @@ def run_phase3(
         "segmenter": p2["segmenter"],
         **lineage.fold_params(),
     }
-    with step_run(
-        "phase3", params=params, experiment=experiment, parent_run_id=parent_run_id
-    ) as run:
-        seeded(config.seed)
-        device = pick_device(config.device)
-        gated = freeze(load_model(f"runs:/{config.phase2_run}/gater", kind=GatedEncoder)).to(device)
+    with phase_run("phase3", params, config.seed, config.device, context) as (run_id, device):
+        gated = freeze(
+            tracking.load_model(f"runs:/{config.phase2_run}/gater", kind=GatedEncoder)
+        ).to(device)
         baseline = load_baseline(lineage, device)
-        labels = load_frame(config.phase2_run, "labels/pseudo_labels.csv")["label"].to_numpy()
+        labels = tracking.load_frame(config.phase2_run, "labels/pseudo_labels.csv")[
+            "label"
+        ].to_numpy()
         pairs = expert_pairs(
             lineage, lineage.scores.assign(label=labels), config.n_pairs, config.seed
         )
         routes = predict_batches(gated, (pairs.x, pairs.acq), config.eval_batch_size, device)
         routes = routes.argmax(1)
-        log_frame(
+        tracking.log_frame(
             pd.crosstab(
                 pairs.rows["label"].to_numpy(),
                 routes.numpy(),
@@ -64,7 +58,7 @@ def run_phase3(
             "routing/routing.csv",
         )
         experts = fit_routed_experts(
-            "phase3", baseline, pairs, routes, k, config, device, epoch_hook, "subset_size"
+            "phase3", baseline, pairs, routes, k, config, device, context.epoch_hook, "subset_size"
         )
         log_mixture(SSMoE(baseline.config, baseline.encoder, gated.gater, gated.acq_norm, experts))
-        return run.info.run_id
+        return run_id

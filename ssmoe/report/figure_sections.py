@@ -4,6 +4,7 @@ segmenter's thresholds, each drawn by ``ssmoe.evaluation.figures`` from logged a
 from __future__ import annotations
 
 import pandas as pd
+from matplotlib.figure import Figure
 
 from ssmoe.evaluation import figures
 from ssmoe.report.context import Context, Section, missing, panel_title
@@ -23,41 +24,55 @@ def _per_volume(ctx: Context) -> dict[str, tuple[str, pd.DataFrame]]:
     return out
 
 
+# The sections that show one figure: id -> (heading, file under figures/, caption).
+_ONE_FIGURE = {
+    "fig1": (
+        "Fig. 1 — distribution of interpolation errors",
+        "fig1_mse_histogram.png",
+        "Fig. 1. Histogram of per-volume MSE between cubic-spline-interpolated LR volumes and "
+        "HR volumes, 30 log-spaced bins (blue), with the density of log10 MSE scaled to "
+        "counts (red).",
+    ),
+    "fig_s2": (
+        "Fig. S2 — per-volume MSE distribution of each method",
+        "fig_s2_distributions.png",
+        "Fig. S2. Per-volume MSE of every method (violin, box: quartiles, points: volumes), "
+        "log scale.",
+    ),
+    "fig_s3": (
+        "Fig. S3 — gater confusion matrix",
+        "fig_s3_confusion.png",
+        "Fig. S3. Confusion matrix of the gater: rows are the true pseudo error labels, "
+        "columns the predicted ones; counts, colours normalised per row.",
+    ),
+}
+
+
+def _one_figure(ctx: Context, section: str, figure: Figure | None, artifact: str) -> Section:
+    """Section ``section`` showing ``figure`` (None: no panel had the artifact's data)."""
+    title, name, caption = _ONE_FIGURE[section]
+    sec = Section(section, title)
+    if figure is None:
+        sec.missing = ctx.missing_artifact(artifact)
+    else:
+        sec.add_figure(ctx, figure, name, caption)
+    return sec
+
+
 def section_fig1(ctx: Context) -> Section:
-    sec = Section("fig1", "Fig. 1 — distribution of interpolation errors")
     data = {
         panel_title(task, subject): df["cubic"].to_numpy()
         for task, (subject, df) in _per_volume(ctx).items()
         if "cubic" in df.columns
     }
-    if not data:
-        sec.missing = ctx.missing_artifact("per_volume_mse.csv")
-        return sec
-    sec.add_figure(
-        ctx,
-        figures.mse_histogram(data),
-        "fig1_mse_histogram.png",
-        "Fig. 1. Histogram of per-volume MSE between cubic-spline-interpolated LR volumes and "
-        "HR volumes, 30 log-spaced bins (blue), with the density of log10 MSE scaled to "
-        "counts (red).",
-    )
-    return sec
+    figure = figures.mse_histogram(data) if data else None
+    return _one_figure(ctx, "fig1", figure, "per_volume_mse.csv")
 
 
 def section_fig_s2(ctx: Context) -> Section:
-    sec = Section("fig_s2", "Fig. S2 — per-volume MSE distribution of each method")
     data = {panel_title(t, s): df for t, (s, df) in _per_volume(ctx).items()}
-    if not data:
-        sec.missing = ctx.missing_artifact("per_volume_mse.csv")
-        return sec
-    sec.add_figure(
-        ctx,
-        figures.mse_distributions(data),
-        "fig_s2_distributions.png",
-        "Fig. S2. Per-volume MSE of every method (violin, box: quartiles, points: volumes), "
-        "log scale.",
-    )
-    return sec
+    figure = figures.mse_distributions(data) if data else None
+    return _one_figure(ctx, "fig_s2", figure, "per_volume_mse.csv")
 
 
 def section_fig3(ctx: Context) -> Section:
@@ -97,7 +112,6 @@ def _confusion_frame(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def section_fig_s3(ctx: Context) -> Section:
-    sec = Section("fig_s3", "Fig. S3 — gater confusion matrix")
     path = "evaluation/confusion.csv"
     data = {}
     for task in ctx.tasks:
@@ -105,17 +119,8 @@ def section_fig_s3(ctx: Context) -> Section:
         if hit is not None:
             subject, run = hit
             data[panel_title(task, subject)] = _confusion_frame(ctx.store.csv(run, path))
-    if not data:
-        sec.missing = ctx.missing_artifact(path)
-        return sec
-    sec.add_figure(
-        ctx,
-        figures.confusion_matrix(data),
-        "fig_s3_confusion.png",
-        "Fig. S3. Confusion matrix of the gater: rows are the true pseudo error labels, "
-        "columns the predicted ones; counts, colours normalised per row.",
-    )
-    return sec
+    figure = figures.confusion_matrix(data) if data else None
+    return _one_figure(ctx, "fig_s3", figure, path)
 
 
 def _phase2_runs(ctx: Context) -> list[tuple[str, Run]]:

@@ -157,13 +157,8 @@ def table1(
         "Table 1. Per-volume MSE statistics of each method, mean ± std (sample, ddof=1) over "
         f"{' / '.join(map(str, n_all))} leave-one-subject-out fold(s); best (lowest) per row in bold."
     )
-    return Table(
-        id="table1",
-        caption=caption,
-        columns=["Dataset", "Stats."] + [METHOD_NAMES[m] for m in methods],
-        rows=rows,
-        frame=agg,
-    )
+    columns = ["Dataset", "Stats."] + [METHOD_NAMES[m] for m in methods]
+    return Table("table1", caption, columns, rows, frame=agg)
 
 
 def table2(runs_by_k: Mapping[int, Run], task: str, subject: str, segmenter: str) -> Table:
@@ -192,13 +187,8 @@ def table2(runs_by_k: Mapping[int, Run], task: str, subject: str, segmenter: str
         f"({TASK_NAMES.get(task, task)} task, test subject {subject}, segmenter {segmenter}); "
         "#Weights = trainable weights of the SS-MoE model; lowest per column in bold."
     )
-    return Table(
-        id="table2",
-        caption=caption,
-        columns=["#Classes (K)", "#Weights"] + [STATISTIC_NAMES[s] for s in STATISTICS],
-        rows=rows,
-        frame=frame,
-    )
+    columns = ["#Classes (K)", "#Weights"] + [STATISTIC_NAMES[s] for s in STATISTICS]
+    return Table("table2", caption, columns, rows, frame=frame)
 
 
 def _pair(a: str, b: str) -> tuple[str, str]:
@@ -245,13 +235,8 @@ def table_s1(wilcoxon: Mapping[str, pd.DataFrame], task: str, setting: str) -> T
         f"per-volume MSE between methods, p-value per fold (test subject), {setting}; "
         "p < 0.001 in bold."
     )
-    return Table(
-        id=f"table_s1_{task}",
-        caption=caption,
-        columns=["Methods"] + [f"fold {f}" for f in folds],
-        rows=rows,
-        frame=frame,
-    )
+    columns = ["Methods"] + [f"fold {f}" for f in folds]
+    return Table(f"table_s1_{task}", caption, columns, rows, frame=frame)
 
 
 def key_value_table(id: str, caption: str, values: Mapping[str, object]) -> Table:

@@ -245,11 +245,9 @@ def _test_table(test: dict[tuple[str, str], float], study: str) -> Table:
     frame = pd.DataFrame(
         [(s, m, v) for (s, m), v in test.items()], columns=["stat", "method", "value"]
     )
-    return Table(
-        id=f"tune_test_{slug(study)}",
-        caption=f"Best trial of study {study!r} evaluated once on the test subject "
-        "(metrics test_{stat}_{method} of the tune run); best per row in bold.",
-        columns=["Stats."] + [METHOD_NAMES[m] for m in methods],
-        rows=rows,
-        frame=frame,
+    caption = (
+        f"Best trial of study {study!r} evaluated once on the test subject "
+        "(metrics test_{stat}_{method} of the tune run); best per row in bold."
     )
+    columns = ["Stats."] + [METHOD_NAMES[m] for m in methods]
+    return Table(f"tune_test_{slug(study)}", caption, columns, rows, frame=frame)

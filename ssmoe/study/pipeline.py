@@ -15,10 +15,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ssmoe import phases
 from ssmoe.configs import Overrides, StudySettings, check_overrides, simulation
 from ssmoe.data import layout
 from ssmoe.data.simulate import simulate_dataset
-from ssmoe.phases import run_evaluate, run_hardmoe, run_phase1, run_phase2, run_phase3
 from ssmoe.phases.common import EpochHook
 from ssmoe.study.cache import (
     TAG_CACHE_KEY,
@@ -145,8 +145,9 @@ class _Runner:
         store.set_tag(self.parent, f"ssmoe.reused.{name}", str(bool(found)).lower())
         return run_id
 
-    def kwargs(self) -> dict[str, Any]:
-        return {"parent_run_id": self.parent, "experiment": self.experiment}
+    def context(self) -> phases.RunContext:
+        """Where the phases' runs go: children of the parent run, with the epoch hook."""
+        return phases.RunContext(self.parent, self.experiment, self.hook)
 
 
 def _simulate(cfg: PipelineConfig, runner: _Runner) -> tuple[Path, str]:
@@ -169,7 +170,9 @@ def _simulate(cfg: PipelineConfig, runner: _Runner) -> tuple[Path, str]:
     complete = (path / layout.SIM_CONFIG).exists()
 
     def run() -> str:
-        with step_run("simulate", params=params, **runner.kwargs()) as r:
+        with step_run(
+            "simulate", params=params, experiment=runner.experiment, parent_run_id=runner.parent
+        ) as r:
             simulate_dataset(sim)
             log_artifact(path / layout.SIM_CONFIG, "simulation")
             return r.info.run_id
@@ -204,30 +207,23 @@ def run_pipeline(
         runner = _Runner(config, experiment, parent.info.run_id, epoch_hook)
         data_dir, fingerprint = _simulate(config, runner)
         configs = config.settings(data_dir)
-        hook, kwargs = runner.hook, runner.kwargs()
+        context = runner.context()
 
         c1 = configs.phase1()
         r1 = runner.step(
-            "phase1", c1, {"data": fingerprint}, lambda: run_phase1(c1, epoch_hook=hook, **kwargs)
+            "phase1", c1, {"data": fingerprint}, lambda: phases.run_phase1(c1, context)
         )
         c2 = configs.phase2(r1)
-        r2 = runner.step(
-            "phase2", c2, {"phase1": r1}, lambda: run_phase2(c2, epoch_hook=hook, **kwargs)
-        )
+        r2 = runner.step("phase2", c2, {"phase1": r1}, lambda: phases.run_phase2(c2, context))
         c3 = configs.phase3(r2)
-        r3 = runner.step(
-            "phase3", c3, {"phase2": r2}, lambda: run_phase3(c3, epoch_hook=hook, **kwargs)
-        )
+        r3 = runner.step("phase3", c3, {"phase2": r2}, lambda: phases.run_phase3(c3, context))
         rh = None
         if config.baselines:
             ch = configs.hardmoe(r1)
-            rh = runner.step(
-                "hardmoe", ch, {"phase1": r1}, lambda: run_hardmoe(ch, epoch_hook=hook, **kwargs)
-            )
+            rh = runner.step("hardmoe", ch, {"phase1": r1}, lambda: phases.run_hardmoe(ch, context))
         ce = configs.evaluate(r3, rh)
-        re_ = runner.step(
-            "evaluate", ce, {"phase3": r3, "hardmoe": rh or ""}, lambda: run_evaluate(ce, **kwargs)
-        )
+        upstream = {"phase3": r3, "hardmoe": rh or ""}
+        re_ = runner.step("evaluate", ce, upstream, lambda: phases.run_evaluate(ce, context))
         _copy_metrics(re_)
         return runner.result
 
