@@ -1,6 +1,6 @@
 """``ssmoe quickstart``: the whole comparison on the embedded simulator, quick preset, on a fresh
 machine in minutes - data and MLflow store under one work directory. The command then builds
-the report from the root run (``ssmoe.report`` depends on the library, not the reverse)."""
+the report from the root run (the report depends on the library, not the reverse)."""
 
 from __future__ import annotations
 
