@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ssmoe.configs import Overrides, check_overrides, parse_overrides
+from ssmoe.configs import Overrides, check_overrides
 from ssmoe.data.reader import open_dataset
 from ssmoe.presets import get_preset
 from ssmoe.tuning.storage import StorageConfig
@@ -39,11 +39,6 @@ class TuneConfig:
     experiment: str = "ssmoe"
     final_test: bool = True  # evaluate the best trial on the test subject (one worker only)
     overrides: Overrides = field(default_factory=dict)  # step -> config fields (ssmoe.configs)
-
-    @staticmethod
-    def parse_overrides(items: tuple[str, ...] | list[str]) -> Overrides:
-        """See ``ssmoe.configs.parse_overrides``."""
-        return parse_overrides(items)
 
     def __post_init__(self) -> None:
         if not self.study or "/" in self.study:
