@@ -11,20 +11,12 @@ from pathlib import Path
 import click
 
 from ssmoe.cli import main
-
-
-def _user_errors(fn, *args, **kwargs):
-    """Run `fn`, turning ValueError/KeyError (user-caused) into a ClickException (no traceback)."""
-    try:
-        return fn(*args, **kwargs)
-    except (ValueError, KeyError, FileNotFoundError) as exc:
-        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-        raise click.ClickException(str(msg)) from None
+from ssmoe.cli.options import seed_option, user_errors
 
 
 @main.command()
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--subjects", default=5, show_default=True, help="Number of subjects.")
+@click.option("--subjects", "n_subjects", default=5, show_default=True, help="Number of subjects.")
 @click.option(
     "--protocol",
     default="quick",
@@ -32,7 +24,7 @@ def _user_errors(fn, *args, **kwargs):
     type=click.Choice(["quick", "full", "tiny"]),
     help="full: the 1344-volume Super MUDI table; quick: 114-volume stratified subset.",
 )
-@click.option("--seed", default=0, show_default=True)
+@seed_option
 @click.option(
     "--shape",
     nargs=3,
@@ -43,32 +35,16 @@ def _user_errors(fn, *args, **kwargs):
 )
 @click.option("--snr", default=40.0, show_default=True, help="SNR of WM at b=0, TE=80, long TI.")
 @click.option("--force", is_flag=True, help="Overwrite existing subject directories.")
-def simulate(
-    out: Path,
-    subjects: int,
-    protocol: str,
-    seed: int,
-    shape: tuple[int, int, int],
-    snr: float,
-    force: bool,
-) -> None:
+@user_errors
+def simulate(**kw) -> None:
     """Simulate a Super MUDI-like dataset (MNI152 anatomy, ZEBRA signal) into OUT."""
     from ssmoe.data.simulate import SimulationConfig, simulate_dataset
 
     t0 = time.perf_counter()
-    cfg = _user_errors(
-        SimulationConfig,
-        out=out,
-        n_subjects=subjects,
-        protocol=protocol,
-        seed=seed,
-        shape=shape,
-        snr=snr,
-        force=force,
-    )
-    dirs = _user_errors(simulate_dataset, cfg)
+    config = SimulationConfig(**kw)  # the options are named after its fields
+    dirs = simulate_dataset(config)
     click.echo(
-        f"wrote {len(dirs)} subjects ({protocol} protocol) to {out} "
+        f"wrote {len(dirs)} subjects ({config.protocol} protocol) to {config.out} "
         f"in {time.perf_counter() - t0:.1f} s"
     )
 
@@ -78,18 +54,16 @@ def simulate(
 @click.option("--volumes-per-shell", default=3, show_default=True, help="Sampled per b-shell.")
 @click.option("--all-subjects", is_flag=True, help="Intensity table for every subject.")
 @click.option("--validate", is_flag=True, help="Also read every volume and check NaN/Inf.")
+@user_errors
 def info(root: Path, volumes_per_shell: int, all_subjects: bool, validate: bool) -> None:
     """Summarise the dataset in ROOT: subjects, volumes, shapes, voxel sizes, intensities."""
     from ssmoe.data.reader import open_dataset
     from ssmoe.data.summary import describe
 
-    dataset = _user_errors(open_dataset, root)
-    text = _user_errors(
-        describe, dataset, per_shell=volumes_per_shell, subjects=None if all_subjects else 1
-    )
-    click.echo(text)
+    dataset = open_dataset(root)
+    click.echo(describe(dataset, per_shell=volumes_per_shell, subjects=None if all_subjects else 1))
     if validate:
-        _user_errors(dataset.validate)
+        dataset.validate()
         click.echo("validate: every volume finite")
 
 
@@ -97,11 +71,11 @@ def info(root: Path, volumes_per_shell: int, all_subjects: bool, validate: bool)
 @click.argument("root", type=click.Path(path_type=Path))
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--subject", default=None, help="Subject id (default: the first).")
+@user_errors
 def preview(root: Path, out: Path, subject: str | None) -> None:
     """Render a montage PNG of one subject across contrasts (HR beside aniso and iso LR)."""
     from ssmoe.data.preview import render_preview
     from ssmoe.data.reader import open_dataset
 
-    dataset = _user_errors(open_dataset, root)
-    path = _user_errors(render_preview, dataset, out, subject)
+    path = render_preview(open_dataset(root), out, subject)
     click.echo(f"wrote {path}")

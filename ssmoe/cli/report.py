@@ -30,9 +30,7 @@ def report(
     tracking_uri: str | None,
 ) -> None:
     """Build the HTML report (tables 1, 2, S1; figures 1, 3, S2, S3; tuning) from MLflow runs."""
-    # Imported lazily (matplotlib/optuna are slow); from reports.build so that it also works
-    # when an old editable install maps `reports` as a namespace package.
-    from reports.build import build_report
+    from ssmoe.report import build_report  # lazily: matplotlib and optuna are slow to import
 
     try:
         index = build_report(

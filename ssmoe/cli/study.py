@@ -2,89 +2,79 @@
 
 from __future__ import annotations
 
+import time
+
 import click
 
 from ssmoe.cli import main
-from ssmoe.cli.phases import OPT_INT, OPT_STR, _Optional, user_errors
-from ssmoe.presets import PRESETS
-from ssmoe.study.pipeline import STEPS
+from ssmoe.cli.options import (
+    OPT_INT,
+    OPT_STR,
+    device_option,
+    experiment_option,
+    max_volumes_option,
+    optional_choice,
+    options,
+    preset_option,
+    seed_option,
+    set_option,
+    task_option,
+    user_errors,
+)
+from ssmoe.segmenters import SEGMENTERS
+from ssmoe.vocabulary import STEPS, TASKS
 
-TASK_CHOICES = ["aniso", "iso", "both"]
+TASK_CHOICES = [*TASKS, "both"]
+both_tasks_option = click.option(
+    "--task", type=click.Choice(TASK_CHOICES), default="aniso", show_default=True
+)
 
 
 def _tasks(task: str) -> tuple[str, ...]:
-    return ("aniso", "iso") if task == "both" else (task,)
+    return TASKS if task == "both" else (task,)
 
 
-def pipeline_options(fn):
-    options = [
-        click.option(
-            "--workdir",
-            default="runs/pipeline",
-            show_default=True,
-            help="Where simulated data go when --data is not given.",
-        ),
-        click.option(
-            "--data",
-            "data_dir",
-            type=OPT_STR,
-            help="Dataset directory (default: simulate into WORKDIR/data).",
-        ),
-        click.option(
-            "--preset", type=click.Choice(sorted(PRESETS)), default="quick", show_default=True
-        ),
-        click.option(
-            "--subjects", type=int, default=5, show_default=True, help="Subjects to simulate."
-        ),
-        click.option(
-            "--segmenter", type=_Optional(click.Choice(["mqs", "kmeans", "empirical", "quantile"]))
-        ),
-        click.option("--k", type=OPT_INT, help="Pseudo error classes (default: preset)."),
-        click.option("--seed", type=int, default=0, show_default=True),
-        click.option("--device", default="auto", show_default=True),
-        click.option("--max-volumes", type=OPT_INT, help="Evaluate only the first N volumes."),
-        click.option("--experiment", default="ssmoe", show_default=True),
-        click.option(
-            "--set",
-            "overrides",
-            multiple=True,
-            metavar="STEP.FIELD=VALUE",
-            help="Override a step's config field, e.g. phase1.n_pairs=20000 "
-            "(repeatable; JSON values).",
-        ),
-    ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
+pipeline_options = options(
+    click.option(
+        "--workdir",
+        default="runs/pipeline",
+        show_default=True,
+        help="Where simulated data go when --data is not given.",
+    ),
+    click.option(
+        "--data",
+        "data_dir",
+        type=OPT_STR,
+        help="Dataset directory (default: simulate into WORKDIR/data).",
+    ),
+    preset_option,
+    click.option(
+        "--subjects", type=int, default=5, show_default=True, help="Subjects to simulate."
+    ),
+    click.option("--segmenter", type=optional_choice(SEGMENTERS)),
+    click.option("--k", type=OPT_INT, help="Pseudo error classes (default: preset)."),
+    seed_option,
+    device_option,
+    max_volumes_option,
+    experiment_option,
+    set_option,
+)
 
 
-def _pipeline_config(
-    workdir, data_dir, preset, subjects, segmenter, k, seed, device, max_volumes, overrides, **extra
-):
-    from ssmoe.study.pipeline import PipelineConfig, parse_overrides
+def _pipeline_config(overrides: tuple[str, ...], **kw):
+    from ssmoe.configs import parse_overrides
+    from ssmoe.study.pipeline import PipelineConfig
 
-    return PipelineConfig(
-        workdir=workdir,
-        data_dir=data_dir,
-        preset=preset,
-        subjects=subjects,
-        segmenter=segmenter,
-        k=k,
-        seed=seed,
-        device=device,
-        max_volumes=max_volumes,
-        overrides=parse_overrides(overrides),
-        **extra,
-    )
+    return PipelineConfig(overrides=parse_overrides(overrides), **kw)
 
 
 @main.command()
 @pipeline_options
-@click.option("--task", type=click.Choice(["aniso", "iso"]), default="aniso", show_default=True)
+@task_option
 @click.option("--test-subject", type=OPT_STR, help="Held-out subject (default: the last).")
 @click.option(
     "--force",
-    type=_Optional(click.Choice(list(STEPS))),
+    type=optional_choice(STEPS),
     help="Re-run this step and everything downstream of it.",
 )
 @user_errors
@@ -101,7 +91,7 @@ def pipeline(experiment, task, test_subject, force, **kw) -> None:
 
 @main.command()
 @pipeline_options
-@click.option("--task", type=click.Choice(TASK_CHOICES), default="aniso", show_default=True)
+@both_tasks_option
 @click.option("--folds", type=OPT_STR, help="Comma-separated held-out subjects (default: all).")
 @user_errors
 def cv(experiment, task, folds, **kw) -> None:
@@ -123,29 +113,36 @@ def cv(experiment, task, folds, **kw) -> None:
     show_default=True,
     help="Data, MLflow store (unless MLFLOW_TRACKING_URI is set) and report go here.",
 )
-@click.option("--task", type=click.Choice(TASK_CHOICES), default="aniso", show_default=True)
+@both_tasks_option
 @click.option(
     "--folds",
     default="cdmri0015",
     show_default=True,
     help="Comma-separated held-out subjects; 'all' for the five folds.",
 )
-@click.option("--preset", type=click.Choice(sorted(PRESETS)), default="quick", show_default=True)
-@click.option("--device", default="auto", show_default=True)
+@preset_option
+@device_option
 @user_errors
 def quickstart(workdir, task, folds, preset, device) -> None:
     """The whole comparison on the embedded simulator, then the report (minutes on a CPU)."""
+    from ssmoe.report import build_report
     from ssmoe.study.quickstart import QuickstartConfig, run_quickstart
+    from ssmoe.tracking import TrackingStore
 
+    start = time.perf_counter()
     fold_list = () if folds == "all" else tuple(f for f in folds.split(",") if f)
     result = run_quickstart(
         QuickstartConfig(
             workdir=workdir, tasks=_tasks(task), folds=fold_list, preset=preset, device=device
         )
     )
+    root = result.root_run_id
+    report = build_report(result.workdir / "report", root_run=root, log_to_run=root)
+    seconds = time.perf_counter() - start
+    TrackingStore().log_metric(root, "seconds", seconds)  # the whole quick start, report included
     uri = result.tracking_uri
-    click.echo(f"\nDone in {result.seconds / 60:.1f} min.")
-    click.echo(f"Report:    {result.report}")
+    click.echo(f"\nDone in {seconds / 60:.1f} min.")
+    click.echo(f"Report:    {report}")
     click.echo(
         f"MLflow UI: mlflow ui --backend-store-uri {uri}   (then open http://127.0.0.1:5000)"
     )

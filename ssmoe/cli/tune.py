@@ -5,8 +5,17 @@ from __future__ import annotations
 import click
 
 from ssmoe.cli import main
-from ssmoe.cli.phases import OPT_INT, OPT_STR, user_errors
-from ssmoe.presets import PRESETS
+from ssmoe.cli.options import (
+    OPT_STR,
+    device_option,
+    experiment_option,
+    max_volumes_option,
+    preset_option,
+    seed_option,
+    set_option,
+    task_option,
+    user_errors,
+)
 
 
 @main.command()
@@ -26,7 +35,7 @@ from ssmoe.presets import PRESETS
 @click.option(
     "--space",
     type=OPT_STR,
-    help="Study definition JSON, or a name in tuning/spaces/ (default: default).",
+    help="Study definition JSON, or a name in ssmoe/tuning/spaces/ (default: default).",
 )
 @click.option(
     "--sampler", type=click.Choice(["tpe", "grid", "random"]), help="Override the file's."
@@ -36,14 +45,14 @@ from ssmoe.presets import PRESETS
 )
 @click.option("--workdir", default="runs/tune", show_default=True)
 @click.option("--subjects", type=int, default=5, show_default=True, help="Subjects to simulate.")
-@click.option("--task", type=click.Choice(["aniso", "iso"]), default="aniso", show_default=True)
+@task_option
 @click.option("--test-subject", type=OPT_STR, help="Fold's test subject (default: the last).")
 @click.option("--val-subject", type=OPT_STR, help="Validation subject (default: last training).")
-@click.option("--preset", type=click.Choice(sorted(PRESETS)), default="quick", show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", default="auto", show_default=True)
-@click.option("--max-volumes", type=OPT_INT, help="Evaluate only the first N volumes.")
-@click.option("--experiment", default="ssmoe", show_default=True)
+@preset_option
+@seed_option
+@device_option
+@max_volumes_option
+@experiment_option
 @click.option(
     "--final-test/--no-final-test",
     default=True,
@@ -59,22 +68,17 @@ from ssmoe.presets import PRESETS
     help="Seconds without heartbeat after which a RUNNING trial is failed and retried.",
 )
 @click.option("--max-retry", type=click.IntRange(min=0), default=2, show_default=True)
-@click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="STEP.FIELD=VALUE",
-    help="Override a step's config field for every trial, e.g. phase1.n_pairs=64 (repeatable).",
-)
+@set_option
 @user_errors
 def tune(storage, heartbeat_interval, grace_period, max_retry, final_test, overrides, **kw) -> None:
     """One worker of Optuna study STUDY over K, segmenter and learning rate."""
+    from ssmoe.configs import parse_overrides
     from ssmoe.tuning import StorageConfig, TuneConfig, run_tune
 
     config = TuneConfig(
         storage=StorageConfig(storage, heartbeat_interval, grace_period, max_retry),
         final_test=final_test,
-        overrides=TuneConfig.parse_overrides(overrides),
+        overrides=parse_overrides(overrides),
         **kw,
     )
     result = run_tune(config)

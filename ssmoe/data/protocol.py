@@ -165,17 +165,3 @@ def get_protocol(name: str) -> np.ndarray:
     the full table.
     """
     return _full()[protocol_rows(name)].copy()
-
-
-def shell_index(b: np.ndarray, tolerance: float = 100.0) -> np.ndarray:
-    """Index into `B_VALUES` of the nearest nominal shell for b-values `(V,)` in s/mm^2.
-
-    Raises ValueError when a b-value is further than `tolerance` from every nominal shell.
-    """
-    b = np.asarray(b, dtype=np.float64)
-    dist = np.abs(b[:, None] - np.asarray(B_VALUES)[None, :])
-    idx = dist.argmin(axis=1)
-    bad = dist[np.arange(len(b)), idx] > tolerance
-    if bad.any():
-        raise ValueError(f"b-value {b[bad][0]} s/mm^2 is not near any shell of {B_VALUES}")
-    return idx

@@ -16,8 +16,6 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-STATISTICS = ("average", "variance", "min", "q1", "median", "q3", "max")
-
 
 def volume_mse(hr: np.ndarray, prediction: np.ndarray, mask: np.ndarray) -> float:
     """Mean squared error over ``mask`` voxels; arrays (X, Y, Z), mask bool."""
@@ -30,7 +28,8 @@ def volume_mse(hr: np.ndarray, prediction: np.ndarray, mask: np.ndarray) -> floa
 
 
 def summarize(values: np.ndarray) -> dict[str, float]:
-    """average, variance (unbiased, ddof=1), min, Q1, median, Q3, max of per-volume MSEs."""
+    """``ssmoe.vocabulary.STATISTICS`` of per-volume MSEs: average, variance (unbiased, ddof=1),
+    min, Q1, median, Q3, max."""
     v = np.asarray(values, dtype=np.float64)
     q1, median, q3 = np.percentile(v, [25, 50, 75])
     return {
@@ -42,6 +41,12 @@ def summarize(values: np.ndarray) -> dict[str, float]:
         "q3": float(q3),
         "max": float(v.max()),
     }
+
+
+def confusion(labels: np.ndarray, predicted: np.ndarray, k: int) -> np.ndarray:
+    """(K, K) counts of ``labels`` (N,) against ``predicted`` (N,), both ints in 0..K-1: rows
+    pseudo error label, columns the gater's prediction."""
+    return np.bincount(labels * k + predicted, minlength=k * k).reshape(k, k)
 
 
 def summary_table(per_volume: Mapping[str, np.ndarray]) -> pd.DataFrame:

@@ -2,6 +2,7 @@
 
 - ``UNetSR``: the backbone y = D(E(x)) (baseline; ignores acq).
 - ``SSMoE``: c = G([E^O(x), z(a)]), y = D^c(E(x)) (paper eqs. 7-8).
+- ``GatedEncoder``: E^O followed by G, the phase-2 model (logits only, no decoder).
 - ``HardMoE``: c = nearest centroid of standardised E^O(x) (Gross et al. 2017), y = D^c(E(x)).
 
 x is an LR patch batch (B, 1, *LR_PATCH[task]); acq is the raw acquisition vector (B, 6)
@@ -65,7 +66,38 @@ def _decode(
     return out
 
 
-class SSMoE(nn.Module):
+class _Mixture(nn.Module):
+    """K expert decoders on a shared frozen encoder; subclasses route on the bottleneck E(x)."""
+
+    experts: nn.ModuleList
+
+    def __init__(self, config: UNetConfig, encoder: Encoder) -> None:
+        super().__init__()
+        self.config = config
+        self.task = config.task
+        self.encoder = encoder
+
+    @property
+    def k(self) -> int:
+        return len(self.experts)
+
+    def _routes(self, bottom: torch.Tensor, acq: torch.Tensor | None) -> torch.Tensor:
+        """Expert per patch, (B,) int64, from the bottleneck activation (B, C, ...)."""
+        raise NotImplementedError
+
+    def forward_with_routes(
+        self, x: torch.Tensor, acq: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(HR patches, expert per patch), running the shared encoder once."""
+        skip, bottom = self.encoder(x)
+        routes = self._routes(bottom, acq)
+        return with_base(self.config, x, _decode(self.experts, skip, bottom, routes)), routes
+
+    def forward(self, x: torch.Tensor, acq: torch.Tensor | None = None) -> torch.Tensor:
+        return self.forward_with_routes(x, acq)[0]
+
+
+class SSMoE(_Mixture):
     """Self-supervised mixture of experts: frozen encoder, gater, K expert decoders."""
 
     def __init__(
@@ -76,17 +108,10 @@ class SSMoE(nn.Module):
         acq_norm: AcquisitionNorm,
         experts: list[Decoder],
     ) -> None:
-        super().__init__()
-        self.config = config
-        self.task = config.task
-        self.encoder = encoder
+        super().__init__(config, encoder)
         self.gater = gater
         self.acq_norm = acq_norm
         self.experts = nn.ModuleList(experts)
-
-    @property
-    def k(self) -> int:
-        return len(self.experts)
 
     def gate_logits(self, x: torch.Tensor, acq: torch.Tensor) -> torch.Tensor:
         """G([E^O(x), z(a)]): (B, K) logits."""
@@ -97,19 +122,12 @@ class SSMoE(nn.Module):
         """Predicted pseudo error class per patch, (B,) int64."""
         return self.gate_logits(x, acq).argmax(dim=1)
 
-    def forward_with_routes(
-        self, x: torch.Tensor, acq: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(HR patches, expert per patch), running the shared encoder once."""
-        skip, bottom = self.encoder(x)
-        routes = self.gater(global_average_pool(bottom), self.acq_norm(acq)).argmax(dim=1)
-        return with_base(self.config, x, _decode(self.experts, skip, bottom, routes)), routes
-
-    def forward(self, x: torch.Tensor, acq: torch.Tensor) -> torch.Tensor:
-        return self.forward_with_routes(x, acq)[0]
+    def _routes(self, bottom: torch.Tensor, acq: torch.Tensor | None) -> torch.Tensor:
+        assert acq is not None, "SS-MoE routes on the acquisition too"
+        return self.gater(global_average_pool(bottom), self.acq_norm(acq)).argmax(dim=1)
 
 
-class HardMoE(nn.Module):
+class HardMoE(_Mixture):
     """Hard MoE baseline: K-means clusters of the baseline's E^O features, one expert each."""
 
     centroids: torch.Tensor
@@ -125,36 +143,33 @@ class HardMoE(nn.Module):
         feature_std: torch.Tensor,
         experts: list[Decoder],
     ) -> None:
-        super().__init__()
-        self.config = config
-        self.task = config.task
-        self.encoder = encoder
+        super().__init__(config, encoder)
         self.register_buffer("centroids", centroids.float())
         self.register_buffer("feature_mean", feature_mean.float())
         self.register_buffer("feature_std", feature_std.float())
         self.experts = nn.ModuleList(experts)
 
-    @property
-    def k(self) -> int:
-        return len(self.experts)
+    def route(self, x: torch.Tensor, acq: torch.Tensor | None = None) -> torch.Tensor:
+        """Nearest centroid of the standardised features, (B,) int64."""
+        return self._routes(self.encoder(x)[1], acq)
 
-    def _nearest(self, bottom: torch.Tensor) -> torch.Tensor:
+    def _routes(self, bottom: torch.Tensor, acq: torch.Tensor | None = None) -> torch.Tensor:
         f = (global_average_pool(bottom) - self.feature_mean) / self.feature_std
         return torch.cdist(f, self.centroids).argmin(dim=1)
 
-    def route(self, x: torch.Tensor, acq: torch.Tensor | None = None) -> torch.Tensor:
-        """Nearest centroid of the standardised features, (B,) int64."""
-        return self._nearest(self.encoder(x)[1])
 
-    def forward_with_routes(
-        self, x: torch.Tensor, acq: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        skip, bottom = self.encoder(x)
-        routes = self._nearest(bottom)
-        return with_base(self.config, x, _decode(self.experts, skip, bottom, routes)), routes
+class GatedEncoder(nn.Module):
+    """E^O followed by G: the logged phase-2 model; forward(x, acq) -> (B, K) logits."""
 
-    def forward(self, x: torch.Tensor, acq: torch.Tensor | None = None) -> torch.Tensor:
-        return self.forward_with_routes(x, acq)[0]
+    def __init__(self, baseline: UNetSR, gater: Gater, acq_norm: AcquisitionNorm) -> None:
+        super().__init__()
+        self.task = baseline.task
+        self.encoder = baseline.encoder
+        self.gater = gater
+        self.acq_norm = acq_norm
+
+    def forward(self, x: torch.Tensor, acq: torch.Tensor) -> torch.Tensor:
+        return self.gater(global_average_pool(self.encoder(x)[1]), self.acq_norm(acq))
 
 
 def expert_from(decoder: Decoder) -> Decoder:

@@ -1,6 +1,7 @@
 """The phases of SS-MoE, each one MLflow run: phase1 (baseline + scores), phase2 (pseudo labels +
 gater), phase3 (experts), hardmoe (baseline mixture), evaluate (test phase) and predict."""
 
+from ssmoe.phases.common import RunContext
 from ssmoe.phases.evaluate import EvaluateConfig, run_evaluate
 from ssmoe.phases.hardmoe import HardMoEConfig, run_hardmoe
 from ssmoe.phases.phase1 import Phase1Config, run_phase1
@@ -15,6 +16,7 @@ __all__ = [
     "Phase2Config",
     "Phase3Config",
     "PredictConfig",
+    "RunContext",
     "run_evaluate",
     "run_hardmoe",
     "run_phase1",

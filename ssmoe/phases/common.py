@@ -1,21 +1,46 @@
-"""What every phase shares: folds, pair tensors, lineage look-ups, per-epoch logging."""
+"""What every phase shares: its run (``phase_run``), folds, pair tensors, lineage look-ups,
+per-epoch logging, the optimisation settings."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
-import mlflow
 import pandas as pd
 import torch
 
 from ssmoe.data.patches import PatchIndex, PatchPairs, extract_pairs
 from ssmoe.data.reader import MudiDataset, open_dataset
-from ssmoe.tracking.runs import require_step, run_params
-from ssmoe.training.loop import TrainConfig
+from ssmoe.tracking import load_frame, log_metrics, require_step, run_params, step_run
+from ssmoe.training.loop import TrainConfig, pick_device
 
 EpochHook = Callable[[str, int, dict[str, float]], None]
 """Called as hook(step, epoch, metrics) after every epoch of every phase (the tuner's pruner)."""
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Where a phase's run goes: a child of ``parent_run_id`` (None: a top-level run, or the
+    one ``mlflow run`` made) in ``experiment``; ``epoch_hook`` sees every epoch (the tuner)."""
+
+    parent_run_id: str | None = None
+    experiment: str = "ssmoe"
+    epoch_hook: EpochHook | None = None
+
+
+@contextmanager
+def phase_run(
+    step: str, params: Mapping[str, Any], seed: int, device: str, context: RunContext
+) -> Iterator[tuple[str, torch.device]]:
+    """The MLflow run of one phase (``ssmoe.tracking.step_run``) with torch seeded by ``seed``;
+    yields (run id, the device ``device`` resolves to)."""
+    with step_run(
+        step, params=params, experiment=context.experiment, parent_run_id=context.parent_run_id
+    ) as run:
+        seeded(seed)
+        yield run.info.run_id, pick_device(device)
 
 
 def split_subjects(
@@ -75,8 +100,6 @@ class Phase1Lineage:
 
 
 def phase1_lineage(run_id: str) -> Phase1Lineage:
-    from ssmoe.tracking.artifacts import load_frame
-
     run = require_step(run_id, "phase1")
     p = run_params(run)
     return Phase1Lineage(
@@ -96,7 +119,7 @@ def epoch_logger(
     """Per-epoch callback: log metrics to the active MLflow run, then call the tuner's hook."""
 
     def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
-        mlflow.log_metrics({f"{prefix}{k}": v for k, v in metrics.items()}, step=epoch)
+        log_metrics({f"{prefix}{k}": v for k, v in metrics.items()}, step=epoch)
         if hook is not None:
             hook(step, epoch, metrics)
 
@@ -106,7 +129,11 @@ def epoch_logger(
 @dataclass(frozen=True, kw_only=True)
 class TrainingFields:
     """The optimisation settings every training phase shares (paper: Adam 1e-3, decay 1e-6,
-    batch 64); keyword-only so each phase's own required fields come first."""
+    batch 64); keyword-only so each phase's own required fields come first.
+
+    ``eval_batch_size`` is the number of pairs per forward pass without gradients (validation
+    loss, phase-1 scores, encoder features, routes): a memory knob, 256 fits any preset.
+    """
 
     epochs: int = 1
     batch_size: int = 64
@@ -114,9 +141,12 @@ class TrainingFields:
     decay: float = 1e-6
     seed: int = 0
     device: str = "auto"
+    eval_batch_size: int = 256
 
     def train_config(self) -> TrainConfig:
-        return TrainConfig(self.epochs, self.batch_size, self.lr, self.decay, self.seed)
+        return TrainConfig(
+            self.epochs, self.batch_size, self.lr, self.decay, self.seed, self.eval_batch_size
+        )
 
 
 def seeded(seed: int) -> None:

@@ -11,37 +11,26 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import mlflow
 import nibabel as nib
 import numpy as np
 import pandas as pd
 from torch import nn
 from tqdm.auto import tqdm
 
+from ssmoe import tracking
 from ssmoe.data.degrade import SCALES
 from ssmoe.data.patches import GridTiler
 from ssmoe.data.protocol import get_protocol
-from ssmoe.evaluation.figures import confusion_figure, log_figure, mse_distributions
+from ssmoe.evaluation.figures import confusion_matrix, mse_distributions
 from ssmoe.evaluation.interpolation import cubic_spline_upsample
-from ssmoe.evaluation.metrics import STATISTICS, summary_table, volume_mse, wilcoxon_table
+from ssmoe.evaluation.metrics import confusion, summary_table, volume_mse, wilcoxon_table
 from ssmoe.evaluation.reconstruct import reconstruct
 from ssmoe.models.unet import count_weights
-from ssmoe.phases.common import phase1_lineage
-from ssmoe.phases.phase2 import confusion
+from ssmoe.phases.common import RunContext, phase1_lineage, phase_run
 from ssmoe.segmenters import assign_labels
-from ssmoe.tracking.artifacts import load_json, load_model, log_frame
-from ssmoe.tracking.runs import require_step, run_params, step_run
-from ssmoe.training.loop import pick_device
+from ssmoe.vocabulary import STATISTICS
 
 log = logging.getLogger(__name__)
-
-METHODS = ("cubic", "unet", "hardmoe", "ssmoe")
-METHOD_NAMES = {
-    "cubic": "Cubic spline",
-    "unet": "SR U-Net",
-    "hardmoe": "Hard MoE",
-    "ssmoe": "SS-MoE",
-}
 
 
 @dataclass(frozen=True)
@@ -58,17 +47,15 @@ class EvaluateConfig:
     device: str = "auto"
 
 
-def run_evaluate(
-    config: EvaluateConfig, *, parent_run_id: str | None = None, experiment: str = "ssmoe"
-) -> str:
-    phase3 = require_step(config.phase3_run, "phase3")
-    p3 = run_params(phase3)
+def run_evaluate(config: EvaluateConfig, context: RunContext = RunContext()) -> str:
+    phase3 = tracking.require_step(config.phase3_run, "phase3")
+    p3 = tracking.run_params(phase3)
     lineage = phase1_lineage(p3["phase1_run"])
-    hardmoe = require_step(config.hardmoe_run, "hardmoe") if config.hardmoe_run else None
-    if hardmoe is not None and run_params(hardmoe)["phase1_run"] != lineage.run_id:
+    hardmoe = tracking.require_step(config.hardmoe_run, "hardmoe") if config.hardmoe_run else None
+    if hardmoe is not None and tracking.run_params(hardmoe)["phase1_run"] != lineage.run_id:
         raise ValueError(
             f"hardmoe run {config.hardmoe_run} uses phase-1 run "
-            f"{run_params(hardmoe)['phase1_run']}, phase-3 run {config.phase3_run} "
+            f"{tracking.run_params(hardmoe)['phase1_run']}, phase-3 run {config.phase3_run} "
             f"uses {lineage.run_id}: compare models of the same baseline"
         )
     params = {
@@ -80,17 +67,14 @@ def run_evaluate(
         "segmenter": p3["segmenter"],
         "preset": lineage.preset,
     }
-    with step_run(
-        "evaluate", params=params, experiment=experiment, parent_run_id=parent_run_id
-    ) as run:
-        device = pick_device(config.device)
-        models: dict[str, nn.Module] = {"unet": load_model(lineage.model_uri, device)}
+    with phase_run("evaluate", params, config.seed, config.device, context) as (run_id, device):
+        models: dict[str, nn.Module] = {"unet": tracking.load_model(lineage.model_uri, device)}
         if config.hardmoe_run:
-            models["hardmoe"] = load_model(f"runs:/{config.hardmoe_run}/model", device)
-        models["ssmoe"] = load_model(f"runs:/{config.phase3_run}/model", device)
+            models["hardmoe"] = tracking.load_model(f"runs:/{config.hardmoe_run}/model", device)
+        models["ssmoe"] = tracking.load_model(f"runs:/{config.phase3_run}/model", device)
         methods = ["cubic", *models]
         for name, model in models.items():
-            mlflow.log_metric(f"n_weights_{name}", count_weights(model))
+            tracking.log_metrics({f"n_weights_{name}": count_weights(model)})
         dataset = lineage.dataset()
         subject = dataset[lineage.test_subject]
         task = lineage.task
@@ -108,7 +92,8 @@ def run_evaluate(
         # Gater confusion on the held-out subject: tiles that pass the training foreground rule,
         # pseudo label = the U-Net tile error against the phase-2 thresholds (HR is known here).
         thresholds = np.asarray(
-            load_json(p3["phase2_run"], "segmenter/segmenter.json")["thresholds"], dtype=float
+            tracking.load_json(p3["phase2_run"], "segmenter/segmenter.json")["thresholds"],
+            dtype=float,
         )
         k = len(thresholds) + 1
         matrix = np.zeros((k, k), dtype=np.int64)
@@ -150,10 +135,10 @@ def run_evaluate(
         values = {m: per_volume[m].to_numpy() for m in methods}
         summary = summary_table(values)
         wilcoxon = wilcoxon_table(values)
-        log_frame(per_volume, "evaluation/per_volume_mse.csv")
-        log_frame(summary, "evaluation/summary.csv")
-        log_frame(wilcoxon, "evaluation/wilcoxon.csv")
-        mlflow.log_metrics(
+        tracking.log_frame(per_volume, "evaluation/per_volume_mse.csv")
+        tracking.log_frame(summary, "evaluation/summary.csv")
+        tracking.log_frame(wilcoxon, "evaluation/wilcoxon.csv")
+        tracking.log_metrics(
             {
                 f"{stat}_{m}": float(r[stat])
                 for _, r in summary.iterrows()
@@ -161,24 +146,26 @@ def run_evaluate(
                 for stat in STATISTICS
             }
         )
-        log_figure(
-            mse_distributions({METHOD_NAMES[m]: values[m] for m in methods}),
+        tracking.log_figure(
+            mse_distributions({f"{task} task, test subject {lineage.test_subject}": per_volume}),
             "figures/per_volume_mse.png",
         )
         _log_coronal(coronal, fig_volume, y_slice, subject, task)
-        log_frame(
+        tracking.log_frame(
             pd.DataFrame(matrix, columns=[f"pred_{j}" for j in range(len(matrix))])
             .rename_axis("label")
             .reset_index(),
             "evaluation/confusion.csv",
         )
-        log_figure(
-            confusion_figure(matrix, "Gater confusion (held-out subject)"),
+        tracking.log_figure(
+            confusion_matrix({"Gater confusion (held-out subject)": pd.DataFrame(matrix)}),
             "figures/gater_confusion_test.png",
         )
-        mlflow.log_metric("gater_accuracy_test", float(np.trace(matrix) / max(matrix.sum(), 1)))
-        log.info("evaluate run %s:\n%s", run.info.run_id, summary.to_string(index=False))
-        return run.info.run_id
+        tracking.log_metrics(
+            {"gater_accuracy_test": float(np.trace(matrix) / max(matrix.sum(), 1))}
+        )
+        log.info("evaluate run %s:\n%s", run_id, summary.to_string(index=False))
+        return run_id
 
 
 def figure_volume(params: np.ndarray, full_row: int) -> int:
@@ -199,4 +186,4 @@ def _log_coronal(coronal: dict[str, np.ndarray], volume: int, y: int, subject, t
         path = Path(tmp) / "coronal.npz"
         arrays: dict[str, Any] = {**coronal, "volume": volume, "slice": y, **zooms}
         np.savez_compressed(path, **arrays)
-        mlflow.log_artifact(str(path), "evaluation")
+        tracking.log_artifact(path, "evaluation")

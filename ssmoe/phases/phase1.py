@@ -9,28 +9,26 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass
 
-import mlflow
 import numpy as np
 import pandas as pd
 import torch
 
+from ssmoe import tracking
 from ssmoe.data.patches import extract_pairs, sample_index
 from ssmoe.data.reader import open_dataset
 from ssmoe.evaluation.figures import score_histogram
 from ssmoe.models.moe import UNetSR
 from ssmoe.models.unet import UNetConfig, count_weights, glorot_normal_
 from ssmoe.phases.common import (
-    EpochHook,
+    RunContext,
     TrainingFields,
     epoch_logger,
     pair_tensors,
-    seeded,
+    phase_run,
     split_subjects,
 )
-from ssmoe.tracking.artifacts import log_frame, log_model
-from ssmoe.tracking.runs import step_run
-from ssmoe.training.loop import mse_loss, pick_device, predict_batches, train
-from ssmoe.typing import TASKS
+from ssmoe.training.loop import mse_loss, predict_batches, train
+from ssmoe.vocabulary import TASKS
 
 log = logging.getLogger(__name__)
 
@@ -63,22 +61,18 @@ def patch_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return ((pred - target) ** 2).flatten(1).mean(dim=1)
 
 
-def score_pairs(model: torch.nn.Module, data, device: torch.device) -> np.ndarray:
-    """e_i for every pair of ``data`` = (x, y, acq) tensors."""
+def score_pairs(
+    model: torch.nn.Module, data, device: torch.device, batch_size: int = 256
+) -> np.ndarray:
+    """e_i for every pair of ``data`` = (x, y, acq) tensors, ``batch_size`` pairs at a time."""
 
     def score(x: torch.Tensor, y: torch.Tensor, acq: torch.Tensor) -> torch.Tensor:
         return patch_mse(model(x, acq), y)
 
-    return predict_batches(score, data, 256, device).numpy().astype(np.float64)
+    return predict_batches(score, data, batch_size, device).numpy().astype(np.float64)
 
 
-def run_phase1(
-    config: Phase1Config,
-    *,
-    parent_run_id: str | None = None,
-    experiment: str = "ssmoe",
-    epoch_hook: EpochHook | None = None,
-) -> str:
+def run_phase1(config: Phase1Config, context: RunContext = RunContext()) -> str:
     """Train and score; returns the MLflow run id."""
     dataset = open_dataset(config.data_dir)
     train_subjects, test_subject = split_subjects(
@@ -90,11 +84,7 @@ def run_phase1(
         "train_subjects": train_subjects,
         "data_dir": str(dataset.root),
     }
-    with step_run(
-        "phase1", params=params, experiment=experiment, parent_run_id=parent_run_id
-    ) as run:
-        seeded(config.seed)
-        device = pick_device(config.device)
+    with phase_run("phase1", params, config.seed, config.device, context) as (run_id, device):
         index = sample_index(dataset, train_subjects, config.task, config.n_pairs, seed=config.seed)
         pairs = extract_pairs(dataset, index, config.task)
         n_val = int(round(config.val_fraction * len(pairs.acq)))
@@ -106,7 +96,7 @@ def run_phase1(
 
         model = UNetSR(UNetConfig(config.task, config.width, config.residual))
         glorot_normal_(model)
-        mlflow.log_params(
+        tracking.log_params(
             {
                 "n_weights": count_weights(model),
                 "n_train": len(train_data[0]),
@@ -122,29 +112,31 @@ def run_phase1(
             val_data=val_data,
             config=config.train_config(),
             device=device,
-            on_epoch=epoch_logger("phase1", epoch_hook),
+            on_epoch=epoch_logger("phase1", context.epoch_hook),
             desc="phase1",
         )
-        scores = score_pairs(model, data, device)
+        scores = score_pairs(model, data, device, config.eval_batch_size)
         table = pd.concat(
             [index.to_frame(), pd.DataFrame(pairs.acq[:, 3:], columns=["b", "TI", "TE"])], axis=1
         )
         table["score"] = scores
         table["is_val"] = is_val.astype(int)
-        log_frame(table, "scores/patch_scores.csv")
-        mlflow.log_metrics(
+        tracking.log_frame(table, "scores/patch_scores.csv")
+        tracking.log_metrics(
             {
                 "score_mean": float(scores.mean()),
                 "score_median": float(np.median(scores)),
                 "score_max": float(scores.max()),
             }
         )
-        mlflow.log_figure(score_histogram(scores), "figures/score_histogram.png")
-        log_model(model, "model")
+        tracking.log_figure(
+            score_histogram(scores, title="Phase-1 patch scores"), "figures/score_histogram.png"
+        )
+        tracking.log_model(model, "model")
         log.info(
             "phase1 run %s: %d pairs, median score %.4g",
-            run.info.run_id,
+            run_id,
             len(scores),
             np.median(scores),
         )
-        return run.info.run_id
+        return run_id

@@ -9,21 +9,19 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass
 
-import mlflow
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
-from ssmoe.evaluation.figures import confusion_figure, log_figure, score_histogram
+from ssmoe import tracking
+from ssmoe.evaluation.figures import confusion_matrix, score_histogram
+from ssmoe.evaluation.metrics import confusion
 from ssmoe.models.gater import AcquisitionNorm, Gater, GaterConfig
-from ssmoe.models.moe import UNetSR, freeze
-from ssmoe.models.unet import global_average_pool
-from ssmoe.phases.common import EpochHook, TrainingFields, epoch_logger, phase1_lineage, seeded
+from ssmoe.models.moe import GatedEncoder, UNetSR, freeze
+from ssmoe.phases.common import RunContext, TrainingFields, epoch_logger, phase1_lineage, phase_run
 from ssmoe.segmenters import get_segmenter
-from ssmoe.tracking.artifacts import load_model, log_frame, log_json, log_model
-from ssmoe.tracking.runs import step_run
-from ssmoe.training.loop import pick_device, predict_batches, train
+from ssmoe.training.loop import predict_batches, train
 
 log = logging.getLogger(__name__)
 
@@ -35,45 +33,17 @@ class Phase2Config(TrainingFields):
     phase1_run: str
     segmenter: str = "mqs"
     k: int = 4
+    gater_batch_size: int = 1024  # cached features per gater forward pass (predictions only)
 
 
-class GatedEncoder(nn.Module):
-    """E^O followed by G: the logged phase-2 model; forward(x, acq) -> (B, K) logits."""
-
-    def __init__(self, baseline: UNetSR, gater: Gater, acq_norm: AcquisitionNorm) -> None:
-        super().__init__()
-        self.task = baseline.task
-        self.encoder = baseline.encoder
-        self.gater = gater
-        self.acq_norm = acq_norm
-
-    def forward(self, x: torch.Tensor, acq: torch.Tensor) -> torch.Tensor:
-        return self.gater(global_average_pool(self.encoder(x)[1]), self.acq_norm(acq))
-
-
-def confusion(labels: np.ndarray, predicted: np.ndarray, k: int) -> np.ndarray:
-    """(K, K) counts: rows pseudo label, columns prediction."""
-    return np.bincount(labels * k + predicted, minlength=k * k).reshape(k, k)
-
-
-def run_phase2(
-    config: Phase2Config,
-    *,
-    parent_run_id: str | None = None,
-    experiment: str = "ssmoe",
-    epoch_hook: EpochHook | None = None,
-) -> str:
+def run_phase2(config: Phase2Config, context: RunContext = RunContext()) -> str:
     """Segment the phase-1 scores, train the gater; returns the MLflow run id."""
     lineage = phase1_lineage(config.phase1_run)
     params = {
         **asdict(config),
         **lineage.fold_params(),
     }
-    with step_run(
-        "phase2", params=params, experiment=experiment, parent_run_id=parent_run_id
-    ) as run:
-        seeded(config.seed)
-        device = pick_device(config.device)
+    with phase_run("phase2", params, config.seed, config.device, context) as (run_id, device):
         table = lineage.scores
         is_val = table["is_val"].to_numpy(bool)
         segmenter = get_segmenter(config.segmenter, config.k, seed=config.seed)
@@ -82,14 +52,14 @@ def run_phase2(
         assert thresholds is not None
         labels = segmenter.predict(table["score"].to_numpy())
         described = segmenter.describe()
-        log_json(described, "segmenter/segmenter.json")
-        mlflow.log_params({f"threshold_{i}": f"{t:.6g}" for i, t in enumerate(thresholds)})
+        tracking.log_json(described, "segmenter/segmenter.json")
+        tracking.log_params({f"threshold_{i}": f"{t:.6g}" for i, t in enumerate(thresholds)})
         counts = np.bincount(labels[~is_val], minlength=config.k)
-        mlflow.log_metrics({f"class_count_{i}": int(c) for i, c in enumerate(counts)})
+        tracking.log_metrics({f"class_count_{i}": int(c) for i, c in enumerate(counts)})
         for key in ("n_levels_at_alpha", "n_levels"):
             if isinstance(described.get(key), (int, float)):
-                mlflow.log_metric(f"segmenter_{key}", described[key])
-        log_figure(
+                tracking.log_metrics({f"segmenter_{key}": described[key]})
+        tracking.log_figure(
             score_histogram(
                 table["score"].to_numpy(),
                 thresholds,
@@ -97,18 +67,18 @@ def run_phase2(
             ),
             "figures/label_histogram.png",
         )
-        log_frame(
+        tracking.log_frame(
             table.assign(label=labels)[
                 ["subject", "volume", "x", "y", "z", "score", "label", "is_val"]
             ],
             "labels/pseudo_labels.csv",
         )
 
-        baseline = freeze(load_model(lineage.model_uri, kind=UNetSR))
+        baseline = freeze(tracking.load_model(lineage.model_uri, kind=UNetSR))
         pairs = lineage.pairs(table)
         x, acq = torch.from_numpy(pairs.lr), torch.from_numpy(pairs.acq)
         baseline.to(device)
-        features = predict_batches(baseline.features, (x,), 256, device)
+        features = predict_batches(baseline.features, (x,), config.eval_batch_size, device)
         # z-scored over the protocol (the parameter table of a training subject).
         dataset = lineage.dataset()
         protocol_subject = next(s for s in dataset.subjects if s != lineage.test_subject)
@@ -127,9 +97,10 @@ def run_phase2(
             return ce(model(f, a), c)
 
         def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
-            pred = predict_batches(gater, (features[val], acq_z[val]), 1024, device).argmax(1)
+            batch = config.gater_batch_size
+            pred = predict_batches(gater, (features[val], acq_z[val]), batch, device).argmax(1)
             metrics["val_accuracy"] = float((pred == y[val]).float().mean()) if val.any() else 0.0
-            epoch_logger("phase2", epoch_hook)(epoch, metrics)
+            epoch_logger("phase2", context.epoch_hook)(epoch, metrics)
 
         train(
             gater,
@@ -142,31 +113,35 @@ def run_phase2(
             on_epoch=on_epoch,
             desc="phase2",
         )
-        predicted = predict_batches(gater, (features, acq_z), 1024, device).argmax(1).numpy()
+        predicted = (
+            predict_batches(gater, (features, acq_z), config.gater_batch_size, device)
+            .argmax(1)
+            .numpy()
+        )
         for name, mask in (("train", ~is_val), ("val", is_val)):
             if mask.any():
                 matrix = confusion(labels[mask], predicted[mask], config.k)
-                mlflow.log_metric(f"{name}_accuracy", float(np.trace(matrix) / matrix.sum()))
+                tracking.log_metrics({f"{name}_accuracy": float(np.trace(matrix) / matrix.sum())})
         matrix = (
             confusion(labels[is_val], predicted[is_val], config.k)
             if is_val.any()
             else confusion(labels, predicted, config.k)
         )
-        log_frame(
+        tracking.log_frame(
             pd.DataFrame(matrix, columns=[f"pred_{j}" for j in range(config.k)])
             .rename_axis("label")
             .reset_index(),
             "gater/confusion.csv",
         )
-        log_figure(
-            confusion_figure(matrix, "Gater confusion (validation pairs)"),
+        tracking.log_figure(
+            confusion_matrix({"Gater confusion (validation pairs)": pd.DataFrame(matrix)}),
             "figures/gater_confusion.png",
         )
-        log_model(GatedEncoder(baseline, gater, acq_norm), "gater")
+        tracking.log_model(GatedEncoder(baseline, gater, acq_norm), "gater")
         log.info(
             "phase2 run %s: thresholds %s, counts %s",
-            run.info.run_id,
+            run_id,
             np.round(thresholds, 5).tolist(),
             counts.tolist(),
         )
-        return run.info.run_id
+        return run_id

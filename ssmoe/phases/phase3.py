@@ -4,31 +4,15 @@ expert decoder per subset with the encoder frozen (paper eq. 6); log the assembl
 
 from __future__ import annotations
 
-import logging
 from dataclasses import asdict, dataclass
 
-import mlflow
-import numpy as np
 import pandas as pd
-import torch
 
-from ssmoe.models.moe import SSMoE, UNetSR, freeze
-from ssmoe.models.unet import count_weights
-from ssmoe.phases.common import (
-    EpochHook,
-    TrainingFields,
-    epoch_logger,
-    pair_tensors,
-    phase1_lineage,
-    seeded,
-)
-from ssmoe.phases.phase2 import GatedEncoder
-from ssmoe.tracking.artifacts import load_frame, load_model, log_frame, log_model
-from ssmoe.tracking.runs import require_step, run_params, step_run
-from ssmoe.training.experts import train_experts
-from ssmoe.training.loop import pick_device, predict_batches
-
-log = logging.getLogger(__name__)
+from ssmoe import tracking
+from ssmoe.models.moe import GatedEncoder, SSMoE, freeze
+from ssmoe.phases.common import RunContext, TrainingFields, phase1_lineage, phase_run
+from ssmoe.phases.experts import expert_pairs, fit_routed_experts, load_baseline, log_mixture
+from ssmoe.training.loop import predict_batches
 
 
 @dataclass(frozen=True)
@@ -39,72 +23,42 @@ class Phase3Config(TrainingFields):
     n_pairs: int = 6000
 
 
-def expert_rows(table: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
-    """Rows of the phase-1 pair table that train experts: at most ``n`` training pairs drawn
-    uniformly at random (paper: 100k random pairs for phase three), then all validation pairs."""
-    train_rows = table[table.is_val == 0]
-    if len(train_rows) > n:
-        keep = np.sort(np.random.default_rng(seed).choice(len(train_rows), size=n, replace=False))
-        train_rows = train_rows.iloc[keep]
-    return pd.concat([train_rows, table[table.is_val == 1]])
-
-
-def run_phase3(
-    config: Phase3Config,
-    *,
-    parent_run_id: str | None = None,
-    experiment: str = "ssmoe",
-    epoch_hook: EpochHook | None = None,
-) -> str:
+def run_phase3(config: Phase3Config, context: RunContext = RunContext()) -> str:
     """Train the K experts; returns the MLflow run id (model artifact ``model`` = SSMoE)."""
-    phase2 = require_step(config.phase2_run, "phase2")
-    p2 = run_params(phase2)
-    phase1_run = p2["phase1_run"]
-    lineage = phase1_lineage(phase1_run)
+    p2 = tracking.run_params(tracking.require_step(config.phase2_run, "phase2"))
+    lineage = phase1_lineage(p2["phase1_run"])
     k = int(p2["k"])
     params = {
         **asdict(config),
-        "phase1_run": phase1_run,
+        "phase1_run": lineage.run_id,
         "k": k,
         "segmenter": p2["segmenter"],
         **lineage.fold_params(),
     }
-    with step_run(
-        "phase3", params=params, experiment=experiment, parent_run_id=parent_run_id
-    ) as run:
-        seeded(config.seed)
-        device = pick_device(config.device)
-        gated = freeze(load_model(f"runs:/{config.phase2_run}/gater", kind=GatedEncoder)).to(device)
-        baseline = freeze(load_model(lineage.model_uri, kind=UNetSR))
-        labels = load_frame(config.phase2_run, "labels/pseudo_labels.csv")["label"].to_numpy()
-        table = lineage.scores.assign(label=labels)
-        rows = expert_rows(table, config.n_pairs, config.seed)
-        x, y, acq = pair_tensors(lineage.pairs(rows))
-        routes = predict_batches(gated, (x, acq), 256, device).argmax(1)
-        val = torch.from_numpy(rows["is_val"].to_numpy(bool))
-        counts = np.bincount(routes[~val].numpy(), minlength=k)
-        mlflow.log_metrics({f"subset_size_{i}": int(c) for i, c in enumerate(counts)})
-        log_frame(
+    with phase_run("phase3", params, config.seed, config.device, context) as (run_id, device):
+        gated = freeze(
+            tracking.load_model(f"runs:/{config.phase2_run}/gater", kind=GatedEncoder)
+        ).to(device)
+        baseline = load_baseline(lineage, device)
+        labels = tracking.load_frame(config.phase2_run, "labels/pseudo_labels.csv")[
+            "label"
+        ].to_numpy()
+        pairs = expert_pairs(
+            lineage, lineage.scores.assign(label=labels), config.n_pairs, config.seed
+        )
+        routes = predict_batches(gated, (pairs.x, pairs.acq), config.eval_batch_size, device)
+        routes = routes.argmax(1)
+        tracking.log_frame(
             pd.crosstab(
-                rows["label"].to_numpy(), routes.numpy(), rownames=["label"], colnames=["routed"]
+                pairs.rows["label"].to_numpy(),
+                routes.numpy(),
+                rownames=["label"],
+                colnames=["routed"],
             ).reset_index(),
             "routing/routing.csv",
         )
-
-        experts = train_experts(
-            baseline.config,
-            baseline.encoder,
-            baseline.decoder,
-            k,
-            train_data=(x[~val], y[~val], routes[~val]),
-            val_data=(x[val], y[val], routes[val]),
-            config=config.train_config(),
-            device=device,
-            on_epoch=epoch_logger("phase3", epoch_hook),
-            desc="phase3",
+        experts = fit_routed_experts(
+            "phase3", baseline, pairs, routes, k, config, device, context.epoch_hook, "subset_size"
         )
-        model = SSMoE(baseline.config, baseline.encoder, gated.gater, gated.acq_norm, experts)
-        mlflow.log_metric("n_weights", count_weights(model))
-        log_model(model, "model")
-        log.info("phase3 run %s: subset sizes %s", run.info.run_id, counts.tolist())
-        return run.info.run_id
+        log_mixture(SSMoE(baseline.config, baseline.encoder, gated.gater, gated.acq_norm, experts))
+        return run_id

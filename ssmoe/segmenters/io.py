@@ -15,10 +15,11 @@ def resolve_source(source: PathLike) -> Path:
     """Local path of `source`; MLflow URIs (runs:/, models:/, mlflow-artifacts:/) are downloaded."""
     text = str(source)
     if text.startswith(("runs:/", "models:/", "mlflow-artifacts:/")):
-        import mlflow  # imported lazily: reading a local file must not need a tracking store
+        # imported lazily: reading a local file must not need a tracking store
+        from ssmoe.tracking.artifacts import download_uri
 
         try:
-            return Path(mlflow.artifacts.download_artifacts(artifact_uri=text))
+            return download_uri(text)
         except Exception as err:  # MLflow raises several types; report them uniformly
             raise ValueError(f"{text}: cannot download the MLflow artifact ({err})") from err
     path = Path(text)

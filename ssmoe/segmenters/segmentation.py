@@ -32,6 +32,10 @@ import numpy as np
 from ssmoe.segmenters.multiscale import IntervalSystem, kl_bounds, local_levels
 from ssmoe.typing import FloatArray, IntArray
 
+# Boundary candidates evaluated per vectorised block of the dynamic programme: bounds the
+# temporary (block x candidates) cost matrices; any value gives the same segmentation.
+_BLOCK = 256
+
 CostFn = Callable[[IntArray, IntArray], FloatArray]
 
 
@@ -217,8 +221,8 @@ def constrained_segmentation(
     for j in range(1, k + 1):
         prev, cur = cand[j - 1], cand[j]
         vals, args = np.full(len(cur), np.inf), np.zeros(len(cur), dtype=np.int64)
-        for a in range(0, len(cur), 256):
-            c = cur[a : a + 256]
+        for a in range(0, len(cur), _BLOCK):
+            c = cur[a : a + _BLOCK]
             i0 = np.searchsorted(prev, s_min[c[0]], side="left")
             i1 = np.searchsorted(prev, c[-1], side="left")
             if i1 <= i0:
@@ -233,8 +237,8 @@ def constrained_segmentation(
                 np.inf,
             )
             arg = np.argmin(total, axis=1)
-            vals[a : a + 256] = total[np.arange(len(c)), arg]
-            args[a : a + 256] = i0 + arg
+            vals[a : a + _BLOCK] = total[np.arange(len(c)), arg]
+            args[a : a + _BLOCK] = i0 + arg
         best.append(vals)
         back.append(args)
     assert np.isfinite(best[-1][0]), "no feasible segmentation found"

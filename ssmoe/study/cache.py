@@ -15,18 +15,22 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from mlflow.tracking import MlflowClient
-
 import ssmoe
-from ssmoe.tracking.runs import TAG_STEP, _param
+from ssmoe.tracking import TAG_STEP, TrackingStore
+from ssmoe.tracking.runs import _param
 
 TAG_CACHE_KEY = "ssmoe.cache_key"
 TAG_CODE_VERSION = "ssmoe.code_version"
 
 
+# Code that cannot change a step's result: editing the report re-runs nothing.
+_NOT_HASHED = ("report",)
+
+
 @lru_cache(maxsize=1)
 def code_version() -> str:
-    """SHA-256 (12 hex) of every source file of the installed ``ssmoe`` package.
+    """SHA-256 (12 hex) of every source file of the installed ``ssmoe`` package (the report
+    package aside).
 
     A content hash, not a git commit: it changes with uncommitted edits and works in a wheel
     install or a clean clone alike.
@@ -34,6 +38,8 @@ def code_version() -> str:
     root = Path(ssmoe.__file__).parent
     digest = hashlib.sha256()
     for path in sorted(root.rglob("*.py")):
+        if path.relative_to(root).parts[0] in _NOT_HASHED:
+            continue
         digest.update(str(path.relative_to(root)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
@@ -52,7 +58,7 @@ def cache_key(step: str, params: Mapping[str, Any], upstream: Mapping[str, str])
 
 def find_finished(experiment_id: str, step: str, key: str) -> str | None:
     """Id of the latest FINISHED run of ``step`` with cache key ``key``, or None."""
-    runs = MlflowClient().search_runs(
+    runs = TrackingStore().search(
         [experiment_id],
         filter_string=(
             f"tags.`{TAG_CACHE_KEY}` = '{key}' and tags.`{TAG_STEP}` = '{step}' "

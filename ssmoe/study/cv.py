@@ -7,13 +7,12 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass, replace
 
-import mlflow
 import pandas as pd
 
 from ssmoe.data.reader import open_dataset
 from ssmoe.study.pipeline import PipelineConfig, ensure_data, run_pipeline
-from ssmoe.tracking.artifacts import load_frame, log_frame
-from ssmoe.tracking.runs import step_run
+from ssmoe.tracking import load_frame, log_frame, log_metrics, step_run
+from ssmoe.vocabulary import PAPER_STATISTICS
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +77,10 @@ def run_cv(config: CVConfig, *, experiment: str = "ssmoe", parent_run_id: str | 
         log_frame(folds, "cv/folds.csv")
         log_frame(summary, "cv/summary.csv")
         for _, row in summary.iterrows():
-            mlflow.log_metrics(
+            log_metrics(
                 {
                     f"{row['task']}_{stat}_{row['method']}_{kind}": float(row[f"{stat}_{kind}"])
-                    for stat in ("average", "variance", "median", "max")
+                    for stat in PAPER_STATISTICS
                     for kind in ("mean", "std")
                 }
             )

@@ -9,32 +9,17 @@ and, because their upstream run ids change, everything downstream of it.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import mlflow
-from mlflow.tracking import MlflowClient
-
+from ssmoe import phases
+from ssmoe.configs import Overrides, StudySettings, check_overrides, simulation
 from ssmoe.data import layout
-from ssmoe.data.simulate import SimulationConfig, simulate_dataset
-from ssmoe.phases import (
-    EvaluateConfig,
-    HardMoEConfig,
-    Phase1Config,
-    Phase2Config,
-    Phase3Config,
-    run_evaluate,
-    run_hardmoe,
-    run_phase1,
-    run_phase2,
-    run_phase3,
-)
+from ssmoe.data.simulate import simulate_dataset
 from ssmoe.phases.common import EpochHook
-from ssmoe.presets import get_preset
 from ssmoe.study.cache import (
     TAG_CACHE_KEY,
     TAG_CODE_VERSION,
@@ -42,13 +27,10 @@ from ssmoe.study.cache import (
     code_version,
     find_finished,
 )
-from ssmoe.tracking.runs import setup, step_run
+from ssmoe.tracking import TrackingStore, log_artifact, log_metrics, setup, step_run
+from ssmoe.vocabulary import STEPS
 
 log = logging.getLogger(__name__)
-
-C = TypeVar("C")
-
-STEPS = ("simulate", "phase1", "phase2", "phase3", "hardmoe", "evaluate")
 
 
 @dataclass(frozen=True)
@@ -71,11 +53,29 @@ class PipelineConfig:
     baselines: bool = True  # train and evaluate the Hard MoE (off while tuning)
     max_volumes: int | None = None
     force: str | None = None  # re-run this step and, through lineage, everything it feeds
-    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # step -> config fields
+    overrides: Overrides = field(default_factory=dict)  # step -> config fields (ssmoe.configs)
 
     def __post_init__(self) -> None:
         if self.force and self.force not in STEPS:
             raise ValueError(f"force must be one of {STEPS}, got {self.force!r}")
+        object.__setattr__(self, "overrides", check_overrides(self.overrides))
+
+    def settings(self, data_dir: Path) -> StudySettings:
+        """What the steps' configs are built from (``ssmoe.configs``), with the resolved data."""
+        return StudySettings(
+            preset=self.preset,
+            data_dir=str(data_dir),
+            task=self.task,
+            test_subject=self.test_subject,
+            exclude_subjects=self.exclude_subjects,
+            segmenter=self.segmenter,
+            k=self.k,
+            lr=self.lr,
+            seed=self.seed,
+            device=self.device,
+            max_volumes=self.max_volumes,
+            overrides=self.overrides,
+        )
 
 
 @dataclass
@@ -87,36 +87,6 @@ class PipelineResult:
     @property
     def evaluate_run(self) -> str:
         return self.runs["evaluate"]
-
-
-def parse_overrides(items: tuple[str, ...] | list[str]) -> dict[str, dict[str, Any]]:
-    """``["phase1.n_pairs=64", ...]`` -> ``{"phase1": {"n_pairs": 64}}`` (JSON values, else
-    strings); the CLI's ``--set STEP.FIELD=VALUE``."""
-    out: dict[str, dict[str, Any]] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        step, dot, name = key.partition(".")
-        if not sep or not dot or step not in STEPS:
-            raise ValueError(f"override {item!r}: expected STEP.FIELD=VALUE, STEP in {STEPS}")
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
-        out.setdefault(step, {})[name] = value
-    return out
-
-
-def _override(config: C, step: str, overrides: dict[str, dict[str, Any]]) -> C:
-    """``config`` with the fields ``overrides[step]`` names replaced (unknown names: an error)."""
-    values = overrides.get(step, {})
-    known = {f.name for f in fields(config)}  # type: ignore[arg-type]
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ValueError(
-            f"override {step}.{unknown[0]}: {type(config).__name__} has no such "
-            f"field (fields: {sorted(known)})"
-        )
-    return replace(config, **values)  # type: ignore[type-var]
 
 
 def data_fingerprint(data_dir: Path) -> str:
@@ -148,60 +118,63 @@ class _Runner:
     def step(
         self,
         name: str,
-        params: dict[str, Any],
+        params: Any,
         upstream: dict[str, str],
         run: Callable[[], str],
         stale: bool = False,
     ) -> str:
-        """Reuse or run step ``name``; ``stale`` forbids reuse of this step only."""
+        """Reuse or run step ``name`` of ``params`` (its config, or a dict of parameters);
+        ``stale`` forbids reuse of this step only."""
         # Forcing one step is enough: its dependants see a new upstream run id, so they miss.
         stale = stale or self.config.force == name
-        key = cache_key(name, params, upstream)
+        key = cache_key(name, params if isinstance(params, dict) else asdict(params), upstream)
         found = None if stale else find_finished(self.experiment_id, name, key)
         if found:
             log.info("%s: reusing finished run %s", name, found)
             run_id = found
         else:
             run_id = run()
-            client = MlflowClient()
-            client.set_tag(run_id, TAG_CACHE_KEY, key)
-            client.set_tag(run_id, TAG_CODE_VERSION, code_version())
+            store = TrackingStore()
+            store.set_tag(run_id, TAG_CACHE_KEY, key)
+            store.set_tag(run_id, TAG_CODE_VERSION, code_version())
         self.result.runs[name] = run_id
         self.result.reused[name] = bool(found)
         # Written to the parent by id: the active run is not necessarily the parent.
-        client = MlflowClient()
-        client.log_param(self.parent, f"{name}_run", run_id)
-        client.set_tag(self.parent, f"ssmoe.reused.{name}", str(bool(found)).lower())
+        store = TrackingStore()
+        store.log_param(self.parent, f"{name}_run", run_id)
+        store.set_tag(self.parent, f"ssmoe.reused.{name}", str(bool(found)).lower())
         return run_id
 
-    def kwargs(self) -> dict[str, Any]:
-        return {"parent_run_id": self.parent, "experiment": self.experiment}
+    def context(self) -> phases.RunContext:
+        """Where the phases' runs go: children of the parent run, with the epoch hook."""
+        return phases.RunContext(self.parent, self.experiment, self.hook)
 
 
 def _simulate(cfg: PipelineConfig, runner: _Runner) -> tuple[Path, str]:
-    preset = get_preset(cfg.preset)
     if cfg.data_dir:
         path = Path(cfg.data_dir).resolve()
         if not path.is_dir():
             raise ValueError(f"data_dir {path} does not exist")
         return path, data_fingerprint(path)
     path = (Path(cfg.workdir) / "data").resolve()
-    sim = SimulationConfig(
-        out=path, n_subjects=cfg.subjects, protocol=preset.protocol, seed=cfg.seed
-    )
-    params = {
+    sim = simulation(cfg.preset, path, cfg.subjects, cfg.seed, cfg.grid)
+    params: dict[str, Any] = {
         "out": str(path),
         "subjects": cfg.subjects,
-        "protocol": preset.protocol,
+        "protocol": sim.protocol,
         "seed": cfg.seed,
     }
+    if cfg.grid is not None:  # the release's grid by default: the key stays as it was
+        params["grid"] = cfg.grid
     # Never reuse the record of data that is gone or half written (the record is written last).
     complete = (path / layout.SIM_CONFIG).exists()
 
     def run() -> str:
-        with step_run("simulate", params=params, **runner.kwargs()) as r:
-            simulate_dataset(replace(sim, force=True))
-            mlflow.log_artifact(str(path / layout.SIM_CONFIG), "simulation")
+        with step_run(
+            "simulate", params=params, experiment=runner.experiment, parent_run_id=runner.parent
+        ) as r:
+            simulate_dataset(sim)
+            log_artifact(path / layout.SIM_CONFIG, "simulation")
             return r.info.run_id
 
     runner.step("simulate", params, {}, run, stale=not complete)
@@ -224,136 +197,38 @@ def run_pipeline(
     run_name: str | None = None,
 ) -> PipelineResult:
     """Run (or reuse) every step of one fold; returns the run ids."""
-    p = get_preset(config.preset)
-    ov = config.overrides
     with step_run(
         "pipeline",
-        params={**asdict(config), "overrides": str(ov)},
+        params={**asdict(config), "overrides": str(config.overrides)},
         experiment=experiment,
         parent_run_id=parent_run_id,
         run_name=run_name or f"pipeline {config.task}",
     ) as parent:
         runner = _Runner(config, experiment, parent.info.run_id, epoch_hook)
         data_dir, fingerprint = _simulate(config, runner)
-        lr = config.lr if config.lr is not None else p.lr
+        configs = config.settings(data_dir)
+        context = runner.context()
 
-        c1 = _override(
-            Phase1Config(
-                data_dir=str(data_dir),
-                task=config.task,
-                test_subject=config.test_subject,
-                exclude_subjects=config.exclude_subjects,
-                width=p.width,
-                residual=p.residual,
-                n_pairs=p.n_pairs,
-                epochs=p.epochs_phase1,
-                batch_size=p.batch_size,
-                lr=p.lr,
-                decay=p.decay,
-                seed=config.seed,
-                device=config.device,
-                preset=p.name,
-            ),
-            "phase1",
-            ov,
-        )
+        c1 = configs.phase1()
         r1 = runner.step(
-            "phase1",
-            asdict(c1),
-            {"data": fingerprint},
-            lambda: run_phase1(c1, epoch_hook=runner.hook, **runner.kwargs()),
+            "phase1", c1, {"data": fingerprint}, lambda: phases.run_phase1(c1, context)
         )
-
-        c2 = _override(
-            Phase2Config(
-                phase1_run=r1,
-                segmenter=config.segmenter or p.segmenter,
-                k=config.k or p.k,
-                epochs=p.epochs_phase2,
-                batch_size=p.batch_size,
-                lr=lr,
-                decay=p.decay,
-                seed=config.seed,
-                device=config.device,
-            ),
-            "phase2",
-            ov,
-        )
-        r2 = runner.step(
-            "phase2",
-            asdict(c2),
-            {"phase1": r1},
-            lambda: run_phase2(c2, epoch_hook=runner.hook, **runner.kwargs()),
-        )
-
-        c3 = _override(
-            Phase3Config(
-                phase2_run=r2,
-                n_pairs=p.n_pairs_phase3,
-                epochs=p.epochs_phase3,
-                batch_size=p.batch_size,
-                lr=lr,
-                decay=p.decay,
-                seed=config.seed,
-                device=config.device,
-            ),
-            "phase3",
-            ov,
-        )
-        r3 = runner.step(
-            "phase3",
-            asdict(c3),
-            {"phase2": r2},
-            lambda: run_phase3(c3, epoch_hook=runner.hook, **runner.kwargs()),
-        )
-
+        c2 = configs.phase2(r1)
+        r2 = runner.step("phase2", c2, {"phase1": r1}, lambda: phases.run_phase2(c2, context))
+        c3 = configs.phase3(r2)
+        r3 = runner.step("phase3", c3, {"phase2": r2}, lambda: phases.run_phase3(c3, context))
         rh = None
         if config.baselines:
-            ch = _override(
-                HardMoEConfig(
-                    phase1_run=r1,
-                    k=c2.k,
-                    n_pairs=c3.n_pairs,
-                    epochs=c3.epochs,
-                    batch_size=c3.batch_size,
-                    lr=c3.lr,
-                    decay=c3.decay,
-                    seed=config.seed,
-                    device=config.device,
-                ),
-                "hardmoe",
-                ov,
-            )
-            rh = runner.step(
-                "hardmoe",
-                asdict(ch),
-                {"phase1": r1},
-                lambda: run_hardmoe(ch, epoch_hook=runner.hook, **runner.kwargs()),
-            )
-
-        ce = _override(
-            EvaluateConfig(
-                phase3_run=r3,
-                hardmoe_run=rh,
-                stride=p.eval_stride,
-                max_volumes=config.max_volumes,
-                seed=config.seed,
-                device=config.device,
-            ),
-            "evaluate",
-            ov,
-        )
-        re_ = runner.step(
-            "evaluate",
-            asdict(ce),
-            {"phase3": r3, "hardmoe": rh or ""},
-            lambda: run_evaluate(ce, **runner.kwargs()),
-        )
+            ch = configs.hardmoe(r1)
+            rh = runner.step("hardmoe", ch, {"phase1": r1}, lambda: phases.run_hardmoe(ch, context))
+        ce = configs.evaluate(r3, rh)
+        upstream = {"phase3": r3, "hardmoe": rh or ""}
+        re_ = runner.step("evaluate", ce, upstream, lambda: phases.run_evaluate(ce, context))
         _copy_metrics(re_)
         return runner.result
 
 
 def _copy_metrics(evaluate_run: str) -> None:
     """Show the evaluation's statistics on the parent run too (one glance in the UI)."""
-    metrics = MlflowClient().get_run(evaluate_run).data.metrics
-    mlflow.log_metrics({k: v for k, v in metrics.items() if not k.startswith("n_weights")})
+    metrics = TrackingStore().metrics(evaluate_run)
+    log_metrics({k: v for k, v in metrics.items() if not k.startswith("n_weights")})

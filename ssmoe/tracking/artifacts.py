@@ -1,4 +1,5 @@
-"""Named artifacts: the contract between steps (tables, JSON, figures, models)."""
+"""Named artifacts of the active run, the contract between steps: tables, JSON, figures, files,
+models; and reading them back from any run."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from typing import Any, TypeVar
 import mlflow
 import pandas as pd
 import torch
-from mlflow.tracking import MlflowClient
+from matplotlib.figure import Figure
 
 import ssmoe
+from ssmoe.tracking.client import TrackingStore
 
 M = TypeVar("M", bound=torch.nn.Module)
 
@@ -30,6 +32,20 @@ def log_json(obj: Any, path: str) -> None:
     mlflow.log_text(json.dumps(obj, indent=2, default=_jsonable), path)
 
 
+def log_figure(fig: Figure, path: str) -> None:
+    """Log a matplotlib figure as image ``path`` (e.g. 'figures/score_histogram.png'), then
+    free it."""
+    import matplotlib.pyplot as plt
+
+    mlflow.log_figure(fig, path)
+    plt.close(fig)
+
+
+def log_artifact(local: str | Path, artifact_dir: str) -> None:
+    """Log the file ``local`` under ``artifact_dir`` of the active run."""
+    mlflow.log_artifact(str(local), artifact_dir)
+
+
 def _jsonable(value: Any) -> Any:
     if hasattr(value, "tolist"):
         return value.tolist()
@@ -42,6 +58,12 @@ def download(run_id: str, path: str) -> Path:
         return Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=path))
     except Exception as err:  # mlflow raises several types for a missing artifact
         raise ValueError(f"run {run_id!r} has no artifact {path!r}: {err}") from err
+
+
+def download_uri(uri: str) -> Path:
+    """Local copy of an artifact URI (``runs:/<id>/<path>``, ``models:/...``,
+    ``mlflow-artifacts:/...``)."""
+    return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
 
 
 def load_frame(run_id: str, path: str) -> pd.DataFrame:
@@ -94,4 +116,4 @@ def load_model(
 
 
 def list_artifacts(run_id: str, path: str | None = None) -> list[str]:
-    return [f.path for f in MlflowClient().list_artifacts(run_id, path)]
+    return TrackingStore().list_artifacts(run_id, path)

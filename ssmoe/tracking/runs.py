@@ -35,6 +35,7 @@ TAG_STEP = "ssmoe.step"
 TAG_ROOT = "ssmoe.root_run"
 TAG_PARENT = "mlflow.parentRunId"
 TAG_PARAM = "ssmoe.param."
+TAG_TRIAL_STATE = "ssmoe.trial_state"  # COMPLETE | PRUNED | FAIL on a tuning trial's run
 
 
 def tracking_uri() -> str:
@@ -131,6 +132,21 @@ def step_run(
         raise
     else:
         mlflow.end_run(status="FINISHED")
+
+
+def log_params(params: Mapping[str, Any]) -> None:
+    """Log params of the active run (values as strings, see ``_param``)."""
+    mlflow.log_params({k: _param(v) for k, v in params.items()})
+
+
+def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
+    """Log metrics of the active run (at ``step``, e.g. the epoch)."""
+    mlflow.log_metrics(dict(metrics), step=step)
+
+
+def set_tags(tags: Mapping[str, Any]) -> None:
+    """Tag the active run."""
+    mlflow.set_tags(dict(tags))
 
 
 def _log_params(run: Run, params: dict[str, str]) -> None:

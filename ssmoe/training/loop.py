@@ -27,19 +27,23 @@ EpochCallback = Callable[[int, dict[str, float]], None]
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation settings (paper: Adam, lr 1e-3, Keras-style decay 1e-6, batch 64)."""
+    """Optimisation settings (paper: Adam, lr 1e-3, Keras-style decay 1e-6, batch 64);
+    ``eval_batch_size``: pairs per forward pass of the validation loss (memory only)."""
 
     epochs: int = 1
     batch_size: int = 64
     lr: float = 1e-3
     decay: float = 1e-6
     seed: int = 0
+    eval_batch_size: int = 256
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {self.epochs!r}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size!r}")
+        if self.batch_size < 1 or self.eval_batch_size < 1:
+            raise ValueError(
+                f"batch sizes must be >= 1, got {self.batch_size!r} and {self.eval_batch_size!r}"
+            )
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr must be a positive number, got {self.lr!r}")
         if self.decay < 0:
@@ -152,7 +156,9 @@ def train(
                 bar.update(batch[0].shape[0])
         metrics = {"train_loss": total / n, "lr": optimizer.param_groups[0]["lr"]}
         if val_data is not None and val_data[0].shape[0]:
-            metrics["val_loss"] = evaluate_loss(model, val_data, loss_fn, 256, device)
+            metrics["val_loss"] = evaluate_loss(
+                model, val_data, loss_fn, config.eval_batch_size, device
+            )
         metrics["seconds"] = time.perf_counter() - start
         history.append(metrics)
         log.info(

@@ -1,6 +1,6 @@
 """Optuna studies over K, segmenter and learning rate, every trial an MLflow run.
 
-- ``space``: study definitions (search space, sampler, pruner) read from ``tuning/spaces/*.json``
+- ``space``: study definitions (search space, sampler, pruner) read from ``ssmoe/tuning/spaces/*.json``
 - ``storage``: the Optuna storage (SQLite by default, PostgreSQL for many machines), heartbeats
 - ``objective``: one trial = one pipeline; validation MSE of SS-MoE; phase-3 pruning
 - ``tracking``: the shared parent ``tune`` run and the ``trial`` child runs

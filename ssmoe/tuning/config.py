@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
+from ssmoe.configs import Overrides, check_overrides
 from ssmoe.data.reader import open_dataset
 from ssmoe.presets import get_preset
-from ssmoe.study.pipeline import parse_overrides
 from ssmoe.tuning.storage import StorageConfig
+from ssmoe.vocabulary import TASKS
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class TuneConfig:
 
     study: str
     n_trials: int
-    space: str | None = None  # study definition file (None: tuning/spaces/default.json)
+    space: str | None = None  # study definition file (None: ssmoe/tuning/spaces/default.json)
     sampler: str | None = None  # override the file's sampler (tpe | grid | random)
     storage: StorageConfig = field(default_factory=StorageConfig)
     data_dir: str | None = None  # None: simulate into <workdir>/data
@@ -38,21 +38,17 @@ class TuneConfig:
     max_volumes: int | None = None  # evaluate only the first N volumes of a subject
     experiment: str = "ssmoe"
     final_test: bool = True  # evaluate the best trial on the test subject (one worker only)
-    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # step -> config fields
-
-    @staticmethod
-    def parse_overrides(items: tuple[str, ...] | list[str]) -> dict[str, dict[str, Any]]:
-        """See ``ssmoe.study.pipeline.parse_overrides``."""
-        return parse_overrides(items)
+    overrides: Overrides = field(default_factory=dict)  # step -> config fields (ssmoe.configs)
 
     def __post_init__(self) -> None:
         if not self.study or "/" in self.study:
             raise ValueError(f"study name must be non-empty without '/', got {self.study!r}")
         if self.n_trials < 1:
             raise ValueError(f"n_trials must be >= 1, got {self.n_trials}")
-        if self.task not in ("aniso", "iso"):
+        if self.task not in TASKS:
             raise ValueError(f"task must be 'aniso' or 'iso', got {self.task!r}")
         get_preset(self.preset)
+        object.__setattr__(self, "overrides", check_overrides(self.overrides))
 
 
 @dataclass(frozen=True)

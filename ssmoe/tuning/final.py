@@ -13,11 +13,10 @@ import logging
 from dataclasses import dataclass
 
 import optuna
-from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
 from ssmoe.study.pipeline import run_pipeline
+from ssmoe.tracking import TrackingError, TrackingStore
 from ssmoe.tuning.config import Fold, TuneConfig
 from ssmoe.tuning.objective import pipeline_config
 
@@ -35,13 +34,13 @@ class FinalTest:
     pipeline_run: str | None  # None: reused an earlier evaluation of the same best trial
 
 
-def _log_param_once(client: MlflowClient, run_id: str, key: str, value: object) -> None:
+def _log_param_once(store: TrackingStore, run_id: str, key: str, value: object) -> None:
     """MLflow params are immutable: a best trial that changed (a continued study) goes to a
     ``best.<key>`` tag instead, which always holds the latest value."""
-    client.set_tag(run_id, f"ssmoe.{key}", str(value))
+    store.set_tag(run_id, f"ssmoe.{key}", str(value))
     try:
-        client.log_param(run_id, key, str(value))
-    except MlflowException:
+        store.log_param(run_id, key, str(value))
+    except TrackingError:
         log.info(
             "param %s already logged with another value; tag ssmoe.%s has the latest", key, key
         )
@@ -67,7 +66,7 @@ def evaluate_best(
     best = study.best_trial  # ValueError when no trial completed
     assert best.value is not None
     best_value = float(best.value)
-    client = MlflowClient()
+    store = TrackingStore()
     done = study.user_attrs.get(ATTR_FINAL) or {}
     run_id: str | None = None
     if done.get("trial") == best.number and done.get("metrics"):
@@ -84,7 +83,7 @@ def evaluate_best(
             run_name=f"final test (trial {best.number})",
         )
         run_id = result.parent_run_id
-        metrics = client.get_run(result.evaluate_run).data.metrics
+        metrics = store.metrics(result.evaluate_run)
         test = {f"test_{k}": v for k, v in metrics.items() if not k.startswith("n_weights")}
         study.set_user_attr(
             ATTR_FINAL, {"trial": best.number, "pipeline_run": run_id, "metrics": test}
@@ -93,7 +92,7 @@ def evaluate_best(
         "best_trial": best.number,
         **{f"best_{k}": v for k, v in best.params.items()},
     }.items():
-        _log_param_once(client, parent_run_id, key, value)
+        _log_param_once(store, parent_run_id, key, value)
     val = best.user_attrs.get("val", {})
     step = len(study.get_trials(deepcopy=False))
     metrics = {
@@ -104,5 +103,5 @@ def evaluate_best(
         **trial_counts(study),
     }
     for key, value in metrics.items():
-        client.log_metric(parent_run_id, key, float(value), step=step)
+        store.log_metric(parent_run_id, key, float(value), step=step)
     return FinalTest(best.number, dict(best.params), best_value, test, run_id)

@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import optuna
-from mlflow.tracking import MlflowClient
 
-from ssmoe.evaluation.metrics import STATISTICS
 from ssmoe.phases.common import EpochHook
 from ssmoe.study.pipeline import PipelineConfig, run_pipeline
+from ssmoe.tracking import TrackingStore
 from ssmoe.tuning.config import Fold, TuneConfig
 from ssmoe.tuning.space import SearchSpace
 from ssmoe.tuning.tracking import trial_run
+from ssmoe.vocabulary import STATISTICS
 
 log = logging.getLogger(__name__)
 
@@ -31,14 +31,14 @@ PRUNED_STEP = "phase3"  # the phase whose validation loss is reported to the pru
 def pruning_hook(trial: optuna.Trial, run_id: str) -> EpochHook:
     """Epoch hook: report phase 3's ``val_loss`` per epoch; raise ``TrialPruned`` through the
     training loop when the pruner says so (the phase and pipeline runs then end FAILED)."""
-    client = MlflowClient()
+    store = TrackingStore()
 
     def hook(step: str, epoch: int, metrics: dict[str, float]) -> None:
         if step != PRUNED_STEP or "val_loss" not in metrics:
             return
         value = float(metrics["val_loss"])
         trial.report(value, epoch)
-        client.log_metric(run_id, "phase3_val_loss", value, step=epoch)
+        store.log_metric(run_id, "phase3_val_loss", value, step=epoch)
         if trial.should_prune():
             raise optuna.TrialPruned(f"phase 3 epoch {epoch}: val_loss {value:.4g}")
 
@@ -90,13 +90,13 @@ class Objective:
                 epoch_hook=pruning_hook(trial, run_id),
                 run_name=f"trial {trial.number} pipeline",
             )
-            client = MlflowClient()
-            metrics = client.get_run(result.evaluate_run).data.metrics
+            store = TrackingStore()
+            metrics = store.metrics(result.evaluate_run)
             val = {f"val_{s}": metrics[f"{s}_ssmoe"] for s in STATISTICS}
             objective = val["val_average"]
             for key, value in {"objective": objective, **val}.items():
-                client.log_metric(run_id, key, value)
-            client.set_tag(run_id, "ssmoe.reused.phase1", str(result.reused["phase1"]).lower())
+                store.log_metric(run_id, key, value)
+            store.set_tag(run_id, "ssmoe.reused.phase1", str(result.reused["phase1"]).lower())
             trial.set_user_attr("val", val)
             trial.set_user_attr("evaluate_run", result.evaluate_run)
             log.info("trial %d %s: objective %.6g", trial.number, params, objective)

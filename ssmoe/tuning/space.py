@@ -1,6 +1,6 @@
 """Study definitions: a JSON file naming the search space, the sampler and the pruner.
 
-The files live in ``tuning/spaces/`` (``default.json``: TPE + median pruner;
+The files live in ``ssmoe/tuning/spaces/`` (``default.json``: TPE + median pruner;
 ``ablation_grid.json``: the full K x segmenter grid). Format::
 
     {"params": {"k": {"type": "categorical", "choices": [2, 4, 8]},
@@ -22,10 +22,9 @@ from typing import Any
 
 import optuna
 
-import tuning
 from ssmoe.tuning.storage import quiet
 
-SPACES_DIR = Path(tuning.__file__).parent / "spaces"
+SPACES_DIR = Path(__file__).parent / "spaces"  # package data
 DEFAULT_SPACE = SPACES_DIR / "default.json"
 PARAM_NAMES = ("k", "segmenter", "lr")
 PARAM_TYPES = ("categorical", "int", "float")
@@ -180,8 +179,8 @@ def parse_space(doc: dict[str, Any], source: str = "<inline>") -> SearchSpace:
 
 
 def load_space(path: str | Path | None = None) -> SearchSpace:
-    """Read a study definition; ``None`` = ``tuning/spaces/default.json``; a bare name such as
-    ``ablation_grid`` = ``tuning/spaces/<name>.json``."""
+    """Read a study definition; ``None`` = ``ssmoe/tuning/spaces/default.json``; a bare name such as
+    ``ablation_grid`` = ``ssmoe/tuning/spaces/<name>.json``."""
     if path is None:
         file = DEFAULT_SPACE
     else:

@@ -1,7 +1,7 @@
 """MLflow runs of a study: one parent ``tune`` run shared by every worker, one ``trial`` child
 run per Optuna trial (the trial's pipeline and phase runs hang under it).
 
-Runs are made with ``MlflowClient`` by id, never through the fluent active-run stack, so an
+Runs are made by id (``ssmoe.tracking.TrackingStore``), never through the fluent active-run stack, so an
 inherited ``MLFLOW_RUN_ID`` cannot capture them and several trials can be opened and closed in
 one process. The parent run id lives in the Optuna study's user attribute
 ``mlflow_parent_run``; the trial run id in the trial's user attribute ``mlflow_run_id``, so a
@@ -17,17 +17,22 @@ from contextlib import contextmanager
 from typing import Any
 
 import optuna
-from mlflow.entities import RunStatus
-from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
-from ssmoe.tracking.runs import TAG_PARENT, TAG_ROOT, TAG_STEP, _param, setup
+from ssmoe.tracking import (
+    TAG_PARENT,
+    TAG_ROOT,
+    TAG_STEP,
+    TAG_TRIAL_STATE,
+    TrackingError,
+    TrackingStore,
+    setup,
+)
+from ssmoe.tracking.runs import _param
 from ssmoe.tuning.storage import quiet
 
 log = logging.getLogger(__name__)
 
-TAG_TRIAL_STATE = "ssmoe.trial_state"
 TAG_STUDY = "ssmoe.study"
 ATTR_PARENT_RUN = "mlflow_parent_run"
 ATTR_TRIAL_RUN = "mlflow_run_id"
@@ -41,16 +46,13 @@ RUN_STATUS = {
 
 def create_parent_run(experiment: str, study_name: str, params: Mapping[str, Any]) -> str:
     """A new RUNNING ``tune`` run (tag ``ssmoe.step=tune``, param ``study``)."""
-    client = MlflowClient()
-    run = client.create_run(
-        setup(experiment),
-        run_name=f"tune {study_name}",
-        tags={TAG_STEP: "tune", TAG_STUDY: study_name},
+    store = TrackingStore()
+    run_id = store.create_run(
+        setup(experiment), f"tune {study_name}", {TAG_STEP: "tune", TAG_STUDY: study_name}
     )
-    run_id = run.info.run_id
-    client.set_tag(run_id, TAG_ROOT, run_id)
+    store.set_tag(run_id, TAG_ROOT, run_id)
     for key, value in {"study": study_name, **params}.items():
-        client.log_param(run_id, key, _param(value))
+        store.log_param(run_id, key, _param(value))
     return run_id
 
 
@@ -84,12 +86,13 @@ def shared_parent_run(
             study.set_user_attr(ATTR_PARENT_RUN, run_id)
             break
         time.sleep(0.5)
+    store = TrackingStore()
     try:
-        MlflowClient().get_run(run_id)
-    except MlflowException as err:
+        store.run(run_id)
+    except TrackingError as err:
         raise ValueError(
             f"study {study.study_name!r} records parent run {run_id} which is not in the "
-            f"tracking store {MlflowClient().tracking_uri}: point MLFLOW_TRACKING_URI at the "
+            f"tracking store {store.uri}: point MLFLOW_TRACKING_URI at the "
             "store the study was started with"
         ) from err
     return run_id
@@ -106,8 +109,8 @@ def trial_run(
     Closes it FINISHED (``ssmoe.trial_state=COMPLETE``), KILLED (``PRUNED``, on
     ``optuna.TrialPruned``) or FAILED (``FAIL``, on any other exception, which propagates).
     """
-    client = MlflowClient()
-    parent = client.get_run(parent_run_id)
+    store = TrackingStore()
+    parent = store.run(parent_run_id)
     study_name = parent.data.params.get("study", trial.study.study_name)
     tags = {
         TAG_STEP: "trial",
@@ -118,11 +121,10 @@ def trial_run(
     retried = _retry_of(trial)
     if retried is not None:
         tags["ssmoe.retry_of"] = str(retried)
-    run = client.create_run(parent.info.experiment_id, run_name=f"trial {trial.number}", tags=tags)
-    run_id = run.info.run_id
+    run_id = store.create_run(parent.info.experiment_id, f"trial {trial.number}", tags)
     trial.set_user_attr(ATTR_TRIAL_RUN, run_id)
     for key, value in {"study": study_name, "trial_number": trial.number, **params}.items():
-        client.log_param(run_id, key, _param(value))
+        store.log_param(run_id, key, _param(value))
     try:
         yield run_id
     except optuna.TrialPruned:
@@ -147,26 +149,21 @@ def _retry_of(trial: optuna.Trial) -> int | None:
 def close_trial_run(run_id: str, state: TrialState) -> None:
     """Tag ``ssmoe.trial_state`` and end the run (and any RUNNING descendant) accordingly."""
     tag, status = RUN_STATUS.get(state, ("FAIL", "FAILED"))
-    client = MlflowClient()
-    client.set_tag(run_id, TAG_TRIAL_STATE, tag)
-    for child in _running_descendants(client, run_id):
-        client.set_terminated(child, status="FAILED")
-    client.set_terminated(run_id, status=status)
+    store = TrackingStore()
+    store.set_tag(run_id, TAG_TRIAL_STATE, tag)
+    for child in _running_descendants(store, run_id):
+        store.end_run(child, "FAILED")
+    store.end_run(run_id, status)
 
 
-def _running_descendants(client: MlflowClient, run_id: str) -> list[str]:
+def _running_descendants(store: TrackingStore, run_id: str) -> list[str]:
     """Ids of RUNNING runs below ``run_id`` (a killed worker's pipeline and phase runs)."""
-    experiment_id = client.get_run(run_id).info.experiment_id
     found: list[str] = []
     frontier = [run_id]
     while frontier:
-        parent = frontier.pop()
-        children = client.search_runs(
-            [experiment_id], filter_string=f"tags.`{TAG_PARENT}` = '{parent}'", max_results=1000
-        )
-        for child in children:
+        for child in store.children(frontier.pop()):
             frontier.append(child.info.run_id)
-            if child.info.status == RunStatus.to_string(RunStatus.RUNNING):
+            if child.info.status == "RUNNING":
                 found.append(child.info.run_id)
     return found
 
@@ -174,15 +171,15 @@ def _running_descendants(client: MlflowClient, run_id: str) -> list[str]:
 def close_orphan_runs(study: optuna.Study) -> int:
     """Close trial runs still RUNNING whose Optuna trial has finished (its worker was killed
     before it could); returns how many were closed. Safe to call from any worker, any time."""
-    client = MlflowClient()
+    store = TrackingStore()
     closed = 0
     for trial in study.get_trials(deepcopy=False):
         run_id = trial.user_attrs.get(ATTR_TRIAL_RUN)
         if not run_id or trial.state not in RUN_STATUS:
             continue
         try:
-            run = client.get_run(run_id)
-        except MlflowException:
+            run = store.run(run_id)
+        except TrackingError:
             continue
         if run.info.status == "RUNNING":
             log.info("closing trial run %s of trial %d (%s)", run_id, trial.number, trial.state)
@@ -195,15 +192,12 @@ def phase1_in_progress(study: optuna.Study) -> bool:
     """True while another worker's first trial is still training phase 1 (its pipeline run has
     no ``phase1_run`` param yet): a worker that joins then waits, so that phase 1 is trained
     once and reused by every trial instead of once per worker."""
-    client = MlflowClient()
+    store = TrackingStore()
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         run_id = trial.user_attrs.get(ATTR_TRIAL_RUN)
         if not run_id:
             return True  # its run is being opened
-        experiment_id = client.get_run(run_id).info.experiment_id
-        pipelines = client.search_runs(
-            [experiment_id], filter_string=f"tags.`{TAG_PARENT}` = '{run_id}'", max_results=10
-        )
+        pipelines = store.children(run_id, max_results=10)
         if not any("phase1_run" in p.data.params for p in pipelines):
             return True
     return False
@@ -215,7 +209,7 @@ def on_stale_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None
     if run_id:
         try:
             close_trial_run(run_id, TrialState.FAIL)
-        except MlflowException as err:  # another worker closed it or the store is elsewhere
+        except TrackingError as err:  # another worker closed it or the store is elsewhere
             log.warning(
                 "could not close trial run %s of stale trial %d: %s", run_id, trial.number, err
             )

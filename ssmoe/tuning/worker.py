@@ -20,13 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
-from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
+from ssmoe.configs import simulation
 from ssmoe.data import layout
-from ssmoe.data.simulate import SimulationConfig, simulate_dataset
-from ssmoe.presets import get_preset
-from ssmoe.tracking.runs import setup
+from ssmoe.data.simulate import simulate_dataset
+from ssmoe.tracking import TrackingStore, setup
 from ssmoe.tuning.config import Fold, TuneConfig, resolve_fold
 from ssmoe.tuning.final import FinalTest, evaluate_best, trial_counts
 from ssmoe.tuning.objective import Objective
@@ -97,15 +96,7 @@ def _data_dir(config: TuneConfig) -> str:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (path / layout.SIM_CONFIG).exists():  # the record is written last
             log.info("simulating %d subjects into %s", config.subjects, path)
-            simulate_dataset(
-                SimulationConfig(
-                    out=path,
-                    n_subjects=config.subjects,
-                    protocol=get_preset(config.preset).protocol,
-                    seed=config.seed,
-                    force=True,
-                )
-            )
+            simulate_dataset(simulation(config.preset, path, config.subjects, config.seed))
     return str(path)
 
 
@@ -219,7 +210,7 @@ def run_tune(config: TuneConfig) -> TuneResult:
         wait_idle(study, poll_s)
         close_orphan_runs(study)
         final = evaluate_best(study, config, fold, data_dir, parent)
-        MlflowClient().set_terminated(parent, status="FINISHED")
+        TrackingStore().end_run(parent, "FINISHED")
     close_orphan_runs(study)
     return TuneResult(config.study, parent, trial_counts(study), ran, final)
 

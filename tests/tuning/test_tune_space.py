@@ -8,6 +8,7 @@ from pathlib import Path
 import optuna
 import pytest
 
+from ssmoe.configs import parse_overrides
 from ssmoe.tuning import StorageConfig, TuneConfig, load_space, resolve_fold
 from ssmoe.tuning.space import DEFAULT_SPACE, SPACES_DIR
 from ssmoe.tuning.storage import default_url, public_url
@@ -25,7 +26,7 @@ def test_default_space_is_tpe_over_k_segmenter_lr() -> None:
 
 
 def test_ablation_grid_covers_every_k_and_segmenter() -> None:
-    space = load_space("ablation_grid")  # a bare name resolves in tuning/spaces/
+    space = load_space("ablation_grid")  # a bare name resolves in ssmoe/tuning/spaces/
     assert space.source == str(SPACES_DIR / "ablation_grid.json")
     assert space.grid() == {
         "k": [2, 4, 8],
@@ -135,13 +136,13 @@ def test_config_checks() -> None:
         TuneConfig(study="s", n_trials=0)
     with pytest.raises(ValueError, match="unknown preset"):
         TuneConfig(study="s", n_trials=1, preset="huge")
-    assert TuneConfig.parse_overrides(["phase1.n_pairs=64", "phase3.lr=1e-3", "phase2.x=a"]) == {
+    assert parse_overrides(["phase1.n_pairs=64", "phase3.lr=1e-3", "phase2.x=a"]) == {
         "phase1": {"n_pairs": 64},
         "phase3": {"lr": 1e-3},
         "phase2": {"x": "a"},
     }
     with pytest.raises(ValueError, match="STEP.FIELD=VALUE"):
-        TuneConfig.parse_overrides(["phase9.n=1"])
+        parse_overrides(["phase9.n=1"])
 
 
 def test_cli_reports_a_bad_space_as_a_usage_error(tmp_path: Path) -> None:

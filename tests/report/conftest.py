@@ -3,7 +3,7 @@
 The runs follow docs/ARCHITECTURE.md: evaluate runs (2 tasks x 3 folds at K=4, a K sweep at
 K=2 and 8 on one fold, a superseded duplicate, a failed run, a run of another study), a
 phase1 -> phase2 -> phase3 lineage, and a tune run with trial children. `Fabricated` keeps the
-raw numbers so that tests recompute every expected value independently of `reports`.
+raw numbers so that tests recompute every expected value independently of `ssmoe.report`.
 """
 
 from __future__ import annotations

@@ -12,27 +12,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from mlflow.entities import Run
 
-from reports.collect import METHODS, STATS
+from ssmoe.tracking import Run
+from ssmoe.vocabulary import (
+    METHOD_NAMES,
+    METHODS,
+    PAPER_STATISTICS,
+    STATISTIC_NAMES,
+    STATISTICS,
+    TASK_NAMES,
+)
 
-METHOD_LABELS = {
-    "cubic": "Cubic spline",
-    "unet": "SR U-Net",
-    "hardmoe": "Hard MoE",
-    "ssmoe": "SS-MoE",
-}
-STAT_LABELS = {
-    "average": "Average",
-    "variance": "Variance",
-    "min": "Min",
-    "q1": "Q1",
-    "median": "Median",
-    "q3": "Q3",
-    "max": "Max",
-}
-TASK_LABELS = {"aniso": "Aniso.", "iso": "Iso."}
-PAPER_STATS = ("average", "variance", "median", "max")  # rows of the paper's Table 1
 SIGNIFICANCE = 1e-3
 
 
@@ -101,7 +91,7 @@ def fold_statistics(runs: Mapping[str, Run]) -> pd.DataFrame:
     rows = [
         (fold, stat, method, eval_metric(run, stat, method))
         for fold, run in runs.items()
-        for stat in STATS
+        for stat in STATISTICS
         for method in METHODS
     ]
     return pd.DataFrame(rows, columns=["fold", "stat", "method", "value"])
@@ -115,7 +105,7 @@ def _present_methods(long: pd.DataFrame) -> list[str]:
 def table1(
     folds: Mapping[str, Mapping[str, Run]],
     settings: Mapping[str, tuple[int | None, str]],
-    stats: Sequence[str] = PAPER_STATS,
+    stats: Sequence[str] = PAPER_STATISTICS,
 ) -> Table:
     """Table 1: methods x statistics, mean ± sample std (ddof=1) over folds, one block per task.
 
@@ -140,14 +130,14 @@ def table1(
     for task in folds:
         n_folds = len(folds[task])
         k, segmenter = settings[task]
-        label = TASK_LABELS.get(task, task)
+        label = TASK_NAMES.get(task, task)
         detail = f"{n_folds} fold{'s' * (n_folds != 1)}, K={k}, {segmenter}"
         for i, stat in enumerate(stats):
             sub = agg[(agg.task == task) & (agg.stat == stat)].set_index("method")
             means = sub["mean"].reindex(methods)
             best = means.idxmin() if means.notna().any() else None
             row = [Cell(label, header=True, sub=detail, rowspan=len(stats))] if i == 0 else []
-            row.append(Cell(STAT_LABELS[stat], header=True))
+            row.append(Cell(STATISTIC_NAMES[stat], header=True))
             for method in methods:
                 mean, std = (
                     float(sub["mean"].get(method, np.nan)),
@@ -167,13 +157,8 @@ def table1(
         "Table 1. Per-volume MSE statistics of each method, mean ± std (sample, ddof=1) over "
         f"{' / '.join(map(str, n_all))} leave-one-subject-out fold(s); best (lowest) per row in bold."
     )
-    return Table(
-        id="table1",
-        caption=caption,
-        columns=["Dataset", "Stats."] + [METHOD_LABELS[m] for m in methods],
-        rows=rows,
-        frame=agg,
-    )
+    columns = ["Dataset", "Stats."] + [METHOD_NAMES[m] for m in methods]
+    return Table("table1", caption, columns, rows, frame=agg)
 
 
 def table2(runs_by_k: Mapping[int, Run], task: str, subject: str, segmenter: str) -> Table:
@@ -181,10 +166,10 @@ def table2(runs_by_k: Mapping[int, Run], task: str, subject: str, segmenter: str
     records = []
     for k, run in sorted(runs_by_k.items()):
         rec = {"k": k, "n_weights": run.data.metrics.get("n_weights_ssmoe", np.nan)}
-        rec |= {stat: eval_metric(run, stat, "ssmoe") for stat in STATS}
+        rec |= {stat: eval_metric(run, stat, "ssmoe") for stat in STATISTICS}
         records.append(rec)
     frame = pd.DataFrame(records)
-    best = {stat: frame[stat].min() for stat in STATS}
+    best = {stat: frame[stat].min() for stat in STATISTICS}
     rows = []
     for rec in records:
         n_w = rec["n_weights"]
@@ -193,21 +178,17 @@ def table2(runs_by_k: Mapping[int, Run], task: str, subject: str, segmenter: str
             Cell(f"{int(n_w):,}" if math.isfinite(n_w) else "–", cls="num"),
         ]
         row += [
-            Cell(fmt(rec[s]), bold=rec[s] == best[s], title=repr(rec[s]), cls="num") for s in STATS
+            Cell(fmt(rec[s]), bold=rec[s] == best[s], title=repr(rec[s]), cls="num")
+            for s in STATISTICS
         ]
         rows.append(row)
     caption = (
         f"Table 2. SS-MoE per-volume MSE statistics against the number of pseudo error classes K "
-        f"({TASK_LABELS.get(task, task)} task, test subject {subject}, segmenter {segmenter}); "
+        f"({TASK_NAMES.get(task, task)} task, test subject {subject}, segmenter {segmenter}); "
         "#Weights = trainable weights of the SS-MoE model; lowest per column in bold."
     )
-    return Table(
-        id="table2",
-        caption=caption,
-        columns=["#Classes (K)", "#Weights"] + [STAT_LABELS[s] for s in STATS],
-        rows=rows,
-        frame=frame,
-    )
+    columns = ["#Classes (K)", "#Weights"] + [STATISTIC_NAMES[s] for s in STATISTICS]
+    return Table("table2", caption, columns, rows, frame=frame)
 
 
 def _pair(a: str, b: str) -> tuple[str, str]:
@@ -233,7 +214,7 @@ def table_s1(wilcoxon: Mapping[str, pd.DataFrame], task: str, setting: str) -> T
     pairs = list(dict.fromkeys(zip(frame.method_a, frame.method_b, strict=True)))
     rows = []
     for a, b in pairs:
-        row = [Cell(f"{METHOD_LABELS.get(a, a)} vs {METHOD_LABELS.get(b, b)}", header=True)]
+        row = [Cell(f"{METHOD_NAMES.get(a, a)} vs {METHOD_NAMES.get(b, b)}", header=True)]
         for fold in folds:
             hit = frame[(frame.fold == fold) & (frame.method_a == a) & (frame.method_b == b)]
             if hit.empty:
@@ -250,17 +231,12 @@ def table_s1(wilcoxon: Mapping[str, pd.DataFrame], task: str, setting: str) -> T
             )
         rows.append(row)
     caption = (
-        f"Table S1 ({TASK_LABELS.get(task, task)}). Two-sided Wilcoxon signed-rank test of "
+        f"Table S1 ({TASK_NAMES.get(task, task)}). Two-sided Wilcoxon signed-rank test of "
         f"per-volume MSE between methods, p-value per fold (test subject), {setting}; "
         "p < 0.001 in bold."
     )
-    return Table(
-        id=f"table_s1_{task}",
-        caption=caption,
-        columns=["Methods"] + [f"fold {f}" for f in folds],
-        rows=rows,
-        frame=frame,
-    )
+    columns = ["Methods"] + [f"fold {f}" for f in folds]
+    return Table(f"table_s1_{task}", caption, columns, rows, frame=frame)
 
 
 def key_value_table(id: str, caption: str, values: Mapping[str, object]) -> Table:

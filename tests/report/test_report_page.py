@@ -9,8 +9,8 @@ from click.testing import CliRunner
 from conftest import Fabricated, parse_page
 from mlflow.tracking import MlflowClient
 
-from reports.build import build_report
 from ssmoe.cli import main
+from ssmoe.report import build_report
 
 EXPECTED_FIGURES = {
     "fig1_mse_histogram.png",

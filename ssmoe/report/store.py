@@ -15,22 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import mlflow
 import numpy as np
 import pandas as pd
-from mlflow.entities import Run
-from mlflow.tracking import MlflowClient
+
+from ssmoe.tracking import TAG_PARENT, TAG_ROOT, TAG_STEP, Run, TrackingStore
+from ssmoe.vocabulary import TASKS
 
 log = logging.getLogger(__name__)
-
-STEP_TAG = "ssmoe.step"
-ROOT_TAG = "ssmoe.root_run"
-PARENT_TAG = "mlflow.parentRunId"
-TRIAL_STATE_TAG = "ssmoe.trial_state"
-
-METHODS = ("cubic", "unet", "hardmoe", "ssmoe")
-STATS = ("average", "variance", "min", "q1", "median", "q3", "max")
-TASKS = ("aniso", "iso")
 
 # Runs still RUNNING/SCHEDULED are never read; trial runs may end FAILED/KILLED when Optuna
 # prunes or fails them, their state then comes from the `ssmoe.trial_state` tag.
@@ -44,7 +35,7 @@ def run_key(run: Run) -> tuple[int, int]:
 
 def step_of(run: Run) -> str | None:
     """The `ssmoe.step` tag of a run, or None."""
-    return run.data.tags.get(STEP_TAG)
+    return run.data.tags.get(TAG_STEP)
 
 
 @dataclass(frozen=True)
@@ -74,8 +65,8 @@ class RunStore:
     Args:
         experiment: MLflow experiment name.
         root_run: keep only runs tagged `ssmoe.root_run=<root_run>` and the root run itself.
-        tracking_uri: store to read; default `mlflow.get_tracking_uri()` (which honours
-            `MLFLOW_TRACKING_URI`, else `sqlite:///<cwd>/mlflow.db`).
+        tracking_uri: store to read; default the one in force (`MLFLOW_TRACKING_URI`, else
+            `sqlite:///<cwd>/mlflow.db`).
 
     Raises:
         ValueError: the experiment or the root run does not exist.
@@ -84,16 +75,17 @@ class RunStore:
     def __init__(
         self, experiment: str, root_run: str | None = None, tracking_uri: str | None = None
     ) -> None:
-        self.tracking_uri = tracking_uri or mlflow.get_tracking_uri()
-        self.client = MlflowClient(tracking_uri=self.tracking_uri)
-        exp = self.client.get_experiment_by_name(experiment)
-        if exp is None:
+        self.tracking = TrackingStore(tracking_uri)
+        self.tracking_uri = self.tracking.uri
+        experiment_id = self.tracking.experiment_id(experiment)
+        if experiment_id is None:
             raise ValueError(
                 f"experiment {experiment!r} not found in tracking store {self.tracking_uri!r}"
             )
-        self.experiment = exp
+        self.experiment = experiment
+        self.experiment_id = experiment_id
         self.root_run = root_run
-        self.runs: list[Run] = self._search(exp.experiment_id, root_run)
+        self.runs: list[Run] = self._search(experiment_id, root_run)
         self._by_id = {r.info.run_id: r for r in self.runs}
         self._cache = Path(tempfile.mkdtemp(prefix="ssmoe-report-"))
         log.info(
@@ -101,21 +93,12 @@ class RunStore:
         )
 
     def _search(self, experiment_id: str, root_run: str | None) -> list[Run]:
-        filt = f"tags.`{ROOT_TAG}` = '{root_run}'" if root_run else ""
-        runs: list[Run] = []
-        token: str | None = None
-        while True:
-            page = self.client.search_runs(
-                [experiment_id], filter_string=filt, max_results=1000, page_token=token
-            )
-            runs.extend(page)
-            token = page.token
-            if not token:
-                break
+        filt = f"tags.`{TAG_ROOT}` = '{root_run}'" if root_run else ""
+        runs = self.tracking.search([experiment_id], filt)
         if root_run:
             try:
-                root = self.client.get_run(root_run)
-            except Exception as err:  # MlflowException: unknown id
+                root = self.tracking.run(root_run)
+            except Exception as err:  # TrackingError: unknown id
                 raise ValueError(f"root run {root_run!r} not found: {err}") from err
             if root.info.run_id not in {r.info.run_id for r in runs}:
                 runs.append(root)
@@ -137,10 +120,10 @@ class RunStore:
                     continue
                 known.add(value)
                 try:
-                    ref = self.client.get_run(value)
+                    ref = self.tracking.run(value)
                 except Exception:  # not a run id of this store
                     continue
-                if ref.info.experiment_id == self.experiment.experiment_id:
+                if ref.info.experiment_id == self.experiment_id:
                     found.append(ref)
                     frontier.append(ref)
         return found
@@ -181,12 +164,12 @@ class RunStore:
         """Whether an ancestor of `run` (via `mlflow.parentRunId`) is tagged `ssmoe.step=step`."""
         by_id = self._by_id
         seen: set[str] = set()
-        parent = run.data.tags.get(PARENT_TAG)
+        parent = run.data.tags.get(TAG_PARENT)
         while parent and parent not in seen and parent in by_id:
             seen.add(parent)
             if step_of(by_id[parent]) == step:
                 return True
-            parent = by_id[parent].data.tags.get(PARENT_TAG)
+            parent = by_id[parent].data.tags.get(TAG_PARENT)
         return False
 
     # --- artifacts --------------------------------------------------------------------------
@@ -199,16 +182,10 @@ class RunStore:
             return target
         dst.mkdir(parents=True, exist_ok=True)
         try:
-            local = mlflow.artifacts.download_artifacts(
-                run_id=run.info.run_id,
-                artifact_path=path,
-                dst_path=str(dst),
-                tracking_uri=self.tracking_uri,
-            )
-        except Exception as err:  # missing artifacts raise MlflowException or OSError
+            return self.tracking.download(run.info.run_id, path, dst)
+        except Exception as err:  # missing artifacts raise TrackingError or OSError
             log.debug("no artifact %s in run %s: %s", path, run.info.run_id, err)
             return None
-        return Path(local)
 
     def csv(self, run: Run, path: str) -> pd.DataFrame | None:
         """A CSV artifact as a DataFrame, or None."""
@@ -251,11 +228,6 @@ class RunStore:
                     if parent is not None:
                         frontier.append(parent)
         return None
-
-
-def most_common(values: list[Any]) -> Any:
-    """The most frequent value (ties: the one seen first)."""
-    return Counter(values).most_common(1)[0][0]
 
 
 def default_setting(evals: dict[EvalKey, Run], task: str) -> tuple[int | None, str] | None:

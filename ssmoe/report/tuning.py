@@ -1,4 +1,5 @@
-"""The tuning section: trial runs -> an in-memory Optuna study -> ablation table and figures.
+"""The tuning section: trial runs -> an in-memory Optuna study -> ablation table and figures,
+plus the tune run's own params, metrics and final test.
 
 Trial runs (tag `ssmoe.step=trial`) carry params `study`, `trial_number`, `k`, `segmenter`,
 `lr`, tag `ssmoe.trial_state` and metrics `objective`, `val_{stat}`. The study is rebuilt from
@@ -8,23 +9,24 @@ them alone (no Optuna storage is read), so the section works on any MLflow store
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from pathlib import Path
 
-import matplotlib
+import numpy as np
+import optuna
+import pandas as pd
 
-matplotlib.use("Agg")
+from ssmoe.evaluation import figures
+from ssmoe.report.context import Context, Section, missing, slug
+from ssmoe.report.store import run_key
+from ssmoe.report.tables import Cell, Table, fmt, key_value_table
+from ssmoe.tracking import TAG_TRIAL_STATE, Run
+from ssmoe.vocabulary import (
+    METHOD_NAMES,
+    METHODS,
+    PAPER_STATISTICS,
+    STATISTIC_NAMES,
+    STATISTICS,
+)
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import optuna  # noqa: E402
-import pandas as pd  # noqa: E402
-from mlflow.entities import Run  # noqa: E402
-
-from reports.collect import TRIAL_STATE_TAG, run_key  # noqa: E402
-from reports.tables import STAT_LABELS, Cell, Table, fmt  # noqa: E402
-
-VAL_STATS = ("average", "variance", "median", "max")
 _STATES = {
     "COMPLETE": optuna.trial.TrialState.COMPLETE,
     "PRUNED": optuna.trial.TrialState.PRUNED,
@@ -37,7 +39,7 @@ def trials_frame(trials: list[Run]) -> pd.DataFrame:
     records: dict[tuple[str, int], dict[str, object]] = {}
     for run in sorted(trials, key=run_key):
         p, m = run.data.params, run.data.metrics
-        state = run.data.tags.get(TRIAL_STATE_TAG)
+        state = run.data.tags.get(TAG_TRIAL_STATE)
         if state is None:  # no tag: infer from the run status
             state = "COMPLETE" if run.info.status == "FINISHED" and "objective" in m else "FAIL"
         number = int(float(p.get("trial_number", len(records))))
@@ -49,7 +51,7 @@ def trials_frame(trials: list[Run]) -> pd.DataFrame:
             "segmenter": p.get("segmenter"),
             "lr": float(p["lr"]) if "lr" in p else np.nan,
             "objective": float(m.get("objective", np.nan)),
-            **{f"val_{s}": float(m.get(f"val_{s}", np.nan)) for s in VAL_STATS},
+            **{f"val_{s}": float(m.get(f"val_{s}", np.nan)) for s in PAPER_STATISTICS},
             "run_id": run.info.run_id,
         }
     frame = pd.DataFrame(list(records.values()))
@@ -133,7 +135,8 @@ def ablation_table(frame: pd.DataFrame, study: str) -> Table:
             Cell(fmt(rec["objective"]), bold=is_best, title=repr(rec["objective"]), cls="num"),
         ]
         row += [
-            Cell(fmt(rec[f"val_{s}"]), title=repr(rec[f"val_{s}"]), cls="num") for s in VAL_STATS
+            Cell(fmt(rec[f"val_{s}"]), title=repr(rec[f"val_{s}"]), cls="num")
+            for s in PAPER_STATISTICS
         ]
         rows.append(row)
     caption = (
@@ -142,53 +145,109 @@ def ablation_table(frame: pd.DataFrame, study: str) -> Table:
         "objective overall in bold."
     )
     columns = ["K", "Segmenter", "Trials", "Best trial", "lr", "Objective"]
-    columns += [f"Val. {STAT_LABELS[s].lower()}" for s in VAL_STATS]
+    columns += [f"Val. {STATISTIC_NAMES[s].lower()}" for s in PAPER_STATISTICS]
     return Table(id=f"ablation_{study}", caption=caption, columns=columns, rows=rows, frame=best)
 
 
-@dataclass
-class TuningFigures:
-    history: Path | None
-    importance: Path | None
-    importances: dict[str, float]
+def section_tuning(ctx: Context) -> Section:
+    sec = Section("tuning", "Tuning — Optuna studies over K, segmenter and learning rate")
+    tunes = ctx.store.by_step("tune")
+    trial_runs = ctx.store.by_step("trial", finished_only=False)
+    if not tunes and not trial_runs:
+        sec.missing = missing("tune")
+        return sec
+    frame = trials_frame(trial_runs)
+    studies = list(dict.fromkeys(frame["study"])) if len(frame) else []
+    for tune_run in tunes:
+        name = tune_run.data.params.get("study", tune_run.info.run_name or tune_run.info.run_id)
+        if name not in studies:
+            studies.append(name)
+    for name in studies:
+        sub = frame[frame["study"] == name] if len(frame) else frame
+        tune = next((t for t in reversed(tunes) if t.data.params.get("study") == name), None)
+        if tune is None and len(tunes) == 1 and len(studies) == 1:
+            tune = tunes[0]
+        if len(sub) and (sub.state == "COMPLETE").any():
+            _study_figures(ctx, sec, sub, name)
+        if tune is not None:
+            sec.tables.extend(_tune_run_tables(tune, name))
+    if not sec.tables and not sec.figures:
+        sec.missing = missing("trial with ssmoe.trial_state=COMPLETE")
+    return sec
 
 
-def tuning_figures(frame: pd.DataFrame, study: optuna.Study, out: Path, stem: str) -> TuningFigures:
-    """Optimisation history (objective per trial + best so far) and parameter importances."""
-    done = frame[frame.state == "COMPLETE"].dropna(subset=["objective"])
-    history = None
-    if len(done):
-        fig, ax = plt.subplots(figsize=(6.4, 3.6))
-        for (k, seg), grp in done.groupby(["k", "segmenter"]):
-            ax.scatter(grp.number, grp.objective, s=22, label=f"K={k}, {seg}", zorder=3)
-        pruned = frame[frame.state == "PRUNED"]
-        if len(pruned):
-            y = pruned.objective.fillna(done.objective.max())
-            ax.scatter(pruned.number, y, marker="x", color="#999999", label="pruned", zorder=2)
-        ax.step(
-            done.number, done.objective.cummin(), where="post", color="#d62728", label="best so far"
+def _study_figures(ctx: Context, sec: Section, trials: pd.DataFrame, name: str) -> None:
+    """Ablation table, optimisation history and parameter importance of one study."""
+    sec.tables.append(ablation_table(trials, name))
+    history = figures.tuning_history(trials)
+    if history is not None:
+        sec.add_figure(
+            ctx,
+            history,
+            f"tuning_{slug(name)}_history.png",
+            f"Optimisation history of study {name!r}: objective of each complete "
+            "trial, pruned trials (x), and the best value so far.",
         )
-        ax.set_xlabel("trial number")
-        ax.set_ylabel("objective (val. mean per-volume MSE)")
-        ax.set_yscale("log" if (done.objective > 0).all() else "linear")
-        ax.legend(fontsize=7, frameon=False, bbox_to_anchor=(1.02, 1), loc="upper left")
-        ax.grid(alpha=0.3)
-        ax.set_title("Optimisation history", fontsize=10)
-        history = out / f"{stem}_history.png"
-        fig.savefig(history, dpi=110, bbox_inches="tight")
-        plt.close(fig)
-    importances = param_importances(study)
-    importance = None
+    importances = param_importances(rebuild_study(trials, name))
     if importances:
-        names = list(importances)[::-1]
-        fig, ax = plt.subplots(figsize=(5.2, 0.5 + 0.55 * len(names)))
-        ax.barh(names, [importances[n] for n in names], color="#4c72b0")
-        for i, n in enumerate(names):
-            ax.text(importances[n], i, f" {importances[n]:.2f}", va="center", fontsize=8)
-        ax.set_xlim(0, 1.1)
-        ax.set_xlabel("importance (fANOVA, normalised)")
-        ax.set_title("Parameter importance", fontsize=10)
-        importance = out / f"{stem}_importance.png"
-        fig.savefig(importance, dpi=110, bbox_inches="tight")
-        plt.close(fig)
-    return TuningFigures(history, importance, importances)
+        sec.add_figure(
+            ctx,
+            figures.importance_bars(importances),
+            f"tuning_{slug(name)}_importance.png",
+            f"Parameter importance (fANOVA) in study {name!r}, rebuilt from "
+            f"{len(trials)} trial runs.",
+        )
+
+
+def _tune_run_tables(tune: Run, study: str) -> list[Table]:
+    """The tune run's own params and metrics (best trial, its test-subject evaluation)."""
+    out = []
+    metrics = dict(sorted(tune.data.metrics.items()))
+    test = {
+        (stat, method): metrics[f"test_{stat}_{method}"]
+        for stat in STATISTICS
+        for method in METHODS
+        if f"test_{stat}_{method}" in metrics
+    }
+    if test:
+        out.append(_test_table(test, study))
+    if tune.data.params:
+        out.append(
+            key_value_table(
+                f"tune_params_{slug(study)}",
+                f"Parameters of the tune run of study {study!r} ({tune.info.run_id[:8]}).",
+                dict(sorted(tune.data.params.items())),
+            )
+        )
+    if metrics:
+        out.append(
+            key_value_table(
+                f"tune_metrics_{slug(study)}",
+                f"Metrics of the tune run of study {study!r} (best trial and its evaluation on "
+                "the fold's test subject).",
+                metrics,
+            )
+        )
+    return out
+
+
+def _test_table(test: dict[tuple[str, str], float], study: str) -> Table:
+    methods = [m for m in METHODS if any(k[1] == m for k in test)]
+    stats = [s for s in STATISTICS if any(k[0] == s for k in test)]
+    rows = []
+    for stat in stats:
+        row = [Cell(STATISTIC_NAMES[stat], header=True)]
+        vals = {m: test.get((stat, m), np.nan) for m in methods}
+        best = min(vals, key=lambda m: vals[m] if np.isfinite(vals[m]) else np.inf)
+        for m in methods:
+            row.append(Cell(fmt(vals[m]), bold=m == best, cls="num"))
+        rows.append(row)
+    frame = pd.DataFrame(
+        [(s, m, v) for (s, m), v in test.items()], columns=["stat", "method", "value"]
+    )
+    caption = (
+        f"Best trial of study {study!r} evaluated once on the test subject "
+        "(metrics test_{stat}_{method} of the tune run); best per row in bold."
+    )
+    columns = ["Stats."] + [METHOD_NAMES[m] for m in methods]
+    return Table(f"tune_test_{slug(study)}", caption, columns, rows, frame=frame)

@@ -19,7 +19,7 @@ from conftest import (
     statistics,
 )
 
-from reports.build import build_report
+from ssmoe.report import build_report
 
 LABELS = {"Cubic spline": "cubic", "SR U-Net": "unet", "Hard MoE": "hardmoe", "SS-MoE": "ssmoe"}
 STAT_ROWS = {"Average": "average", "Variance": "variance", "Median": "median", "Max": "max"}

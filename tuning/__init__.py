@@ -1,1 +1,0 @@
-"""Optuna studies over K, segmenter and learning rate (`ssmoe tune`)."""
