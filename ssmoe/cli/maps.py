@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from ssmoe.cli import main
-from ssmoe.cli.data import _user_errors
+from ssmoe.cli.options import user_errors
 
 
 def _load(source: Path, subject: str | None, params: Path | None, mask: Path | None):
@@ -24,14 +24,14 @@ def _load(source: Path, subject: str | None, params: Path | None, mask: Path | N
                 f"{source} is a dataset directory: its parameters.txt and brain mask are used; "
                 "--params and --mask apply to a 4D NIfTI file"
             )
-        return _user_errors(load_subject, source, subject)
+        return load_subject(source, subject)
     if not source.exists():
         raise click.ClickException(f"{source}: no such file or directory")
     if subject is not None:
         raise click.UsageError("--subject applies to a dataset directory, not a NIfTI file")
     if params is None:
         raise click.UsageError(f"{source} is a NIfTI file: --params (gx gy gz b TI TE) is required")
-    return _user_errors(load_nifti, source, params, mask)
+    return load_nifti(source, params, mask)
 
 
 @main.command("maps")
@@ -53,6 +53,7 @@ def _load(source: Path, subject: str | None, params: Path | None, mask: Path | N
     help="Voxels to fit (NIfTI on the data grid); default: voxels with any non-zero volume.",
 )
 @click.option("--force", is_flag=True, help="Overwrite maps already in OUT.")
+@user_errors
 def maps(
     source: Path,
     out: Path,
@@ -75,7 +76,7 @@ def maps(
     t0 = time.perf_counter()
     src = _load(source, subject, params_path, mask_path)
     t_read = time.perf_counter() - t0
-    fit = _user_errors(fit_source, src)
+    fit = fit_source(src)
     paths = write_maps(fit, src.header, src.affine, out)
     n = int(fit.mask.sum())
     click.echo(f"{src.name}: {n} voxels x {src.signals.shape[1]} volumes (read {t_read:.1f} s)")
