@@ -4,6 +4,10 @@ The LR volume is cut into the LR patches of a grid of HR tiles (``GridTiler``), 
 each to its 16^3 HR patch (gating per patch for a mixture), and overlapping tiles are averaged.
 Tiles whose LR input is entirely zero (background of a masked volume) are not run through the
 network and reconstruct as zeros - the same rule in evaluation and in ``predict``.
+
+On a GPU the active tiles go to the device in one copy and come back in one copy: no host
+synchronisation per batch. ``dtype`` is the autocast dtype of
+``ssmoe.training.precision.resolve_precision`` (bf16 where the hardware has it).
 """
 
 from __future__ import annotations
@@ -14,6 +18,9 @@ import numpy as np
 import torch
 
 from ssmoe.data.patches import GridTiler
+from ssmoe.training.precision import autocast
+
+HR_TILE = (1, 16, 16, 16)
 
 
 @dataclass
@@ -21,6 +28,11 @@ class Reconstruction:
     volume: np.ndarray  # (X, Y, Z) float32, HR grid
     tiles: np.ndarray  # (M, 1, 16, 16, 16) the model's HR tiles before averaging (0 if skipped)
     routes: np.ndarray | None  # (M,) expert per tile (-1 where skipped); None for a plain model
+
+
+def active_tiles(lr_tiles: np.ndarray) -> np.ndarray:
+    """Indices (K,) of the tiles ``(M, 1, *lr_patch)`` with a non-zero LR voxel."""
+    return np.flatnonzero(lr_tiles.reshape(len(lr_tiles), -1).any(axis=1))
 
 
 @torch.no_grad()
@@ -31,23 +43,34 @@ def reconstruct(
     tiler: GridTiler,
     device: torch.device | str = "cpu",
     batch_size: int = 256,
+    dtype: torch.dtype = torch.float32,
 ) -> Reconstruction:
-    """Super-resolve one LR volume (X', Y', Z') acquired with ``acq`` (6,) to the HR grid."""
+    """Super-resolve one LR volume (X', Y', Z') acquired with ``acq`` (6,) to the HR grid.
+
+    ``dtype``: compute dtype of the model's forward (``torch.float32``, or ``torch.bfloat16``
+    under autocast); tiles and volume are float32 either way.
+    """
     model.eval()
-    patches = tiler.lr_patches(np.asarray(lr_volume, dtype=np.float32))
-    active = np.flatnonzero(np.abs(patches).reshape(len(patches), -1).max(axis=1) > 0)
-    out = np.zeros((len(patches), 1, 16, 16, 16), dtype=np.float32)
-    with_routes = getattr(model, "forward_with_routes", None)  # mixtures report their experts
-    routes = np.full(len(patches), -1, dtype=np.int64) if with_routes is not None else None
+    device = torch.device(device)
+    lr_tiles = tiler.lr_patches(np.asarray(lr_volume, dtype=np.float32))
+    active = active_tiles(lr_tiles)
+    x = torch.from_numpy(lr_tiles[active]).to(device, non_blocking=True)
     a = torch.as_tensor(np.asarray(acq, dtype=np.float32)).reshape(1, -1).to(device)
-    for start in range(0, len(active), batch_size):
-        idx = active[start : start + batch_size]
-        x = torch.from_numpy(patches[idx]).to(device)
-        acq_b = a.expand(len(idx), -1)
-        if with_routes is not None and routes is not None:
-            y, r = with_routes(x, acq_b)
-            routes[idx] = r.cpu().numpy()
-        else:
-            y = model(x, acq_b)
-        out[idx] = y.cpu().numpy()
-    return Reconstruction(tiler.assemble(out), out, routes)
+    a = a.expand(len(active), -1)
+    with_routes = getattr(model, "forward_with_routes", None)  # mixtures report their experts
+    hr = torch.empty((len(active), *HR_TILE), dtype=torch.float32, device=device)
+    routes = torch.empty(len(active), dtype=torch.int64, device=device)
+    with autocast(device, dtype):
+        for start in range(0, len(active), batch_size):
+            batch = slice(start, start + batch_size)
+            if with_routes is not None:
+                hr[batch], routes[batch] = with_routes(x[batch], a[batch])
+            else:
+                hr[batch] = model(x[batch], a[batch])
+    tiles = np.zeros((len(lr_tiles), *HR_TILE), dtype=np.float32)
+    tiles[active] = hr.cpu().numpy()
+    all_routes = None
+    if with_routes is not None:
+        all_routes = np.full(len(lr_tiles), -1, dtype=np.int64)
+        all_routes[active] = routes.cpu().numpy()
+    return Reconstruction(tiler.assemble(tiles), tiles, all_routes)
