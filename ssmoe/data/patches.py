@@ -249,6 +249,7 @@ class GridTiler:
             raise ValueError(f"HR shape {hr_shape} must be a multiple of the {task} scale")
         if stride < 1 or any(stride % s for s in self.scale):
             raise ValueError(f"stride {stride} must be a positive multiple of the {task} scale")
+        self.stride = int(stride)
         axes = []
         for n in self.hr_shape:
             o = list(range(0, n - HR_PATCH + 1, stride))

@@ -7,7 +7,8 @@ network and reconstruct as zeros - the same rule in evaluation and in ``predict`
 
 On a GPU the active tiles go to the device in one copy and come back in one copy: no host
 synchronisation per batch. ``dtype`` is the autocast dtype of
-``ssmoe.training.precision.resolve_precision`` (bf16 where the hardware has it).
+``ssmoe.training.precision.resolve_precision`` (bf16 where the hardware has it). On CPU the model
+is put in channels-last memory format (see ``reconstruct``).
 """
 
 from __future__ import annotations
@@ -47,11 +48,16 @@ def reconstruct(
 ) -> Reconstruction:
     """Super-resolve one LR volume (X', Y', Z') acquired with ``acq`` (6,) to the HR grid.
 
-    ``dtype``: compute dtype of the model's forward (``torch.float32``, or ``torch.bfloat16``
+    Puts ``model`` in eval mode and, on CPU, in channels-last (``channels_last_3d``) memory
+    format. ``dtype``: compute dtype of the model's forward (``torch.float32``, or ``torch.bfloat16``
     under autocast); tiles and volume are float32 either way.
     """
     model.eval()
     device = torch.device(device)
+    if device.type == "cpu":
+        # oneDNN's preferred layout: 1.5x faster convolutions on CPU, fp32 and bf16 alike
+        # (benchmarks/bench_reconstruct.py). Changes the weights' strides, not their values.
+        model.to(memory_format=torch.channels_last_3d)
     lr_tiles = tiler.lr_patches(np.asarray(lr_volume, dtype=np.float32))
     active = active_tiles(lr_tiles)
     x = torch.from_numpy(lr_tiles[active]).to(device, non_blocking=True)
