@@ -57,7 +57,7 @@ def reconstruct(
     if device.type == "cpu":
         # oneDNN's preferred layout: 1.5x faster convolutions on CPU, fp32 and bf16 alike
         # (benchmarks/bench_reconstruct.py). Changes the weights' strides, not their values.
-        model.to(memory_format=torch.channels_last_3d)
+        model.to(memory_format=torch.channels_last_3d)  # type: ignore[call-overload]
     lr_tiles = tiler.lr_patches(np.asarray(lr_volume, dtype=np.float32))
     active = active_tiles(lr_tiles)
     x = torch.from_numpy(lr_tiles[active]).to(device, non_blocking=True)
