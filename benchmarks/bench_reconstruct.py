@@ -99,7 +99,7 @@ def main() -> None:
     parser.add_argument("--tasks", default="aniso,iso")
     parser.add_argument("--strides", default="16,8")
     parser.add_argument("--width", type=int, default=8)
-    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--batch", type=int, default=128, help="ours and MONAI's sw_batch_size")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--volume", type=int, default=10, help="volume of the subject to use")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")

@@ -36,6 +36,13 @@ def active_tiles(lr_tiles: np.ndarray) -> np.ndarray:
     return np.flatnonzero(lr_tiles.reshape(len(lr_tiles), -1).any(axis=1))
 
 
+def default_batch_size(device: torch.device | str) -> int:
+    """Tiles per forward: 128 on CPU, where larger batches overflow the caches (quick-width
+    aniso U-Net, one core, patches/s at batch 256/128/64: fp32 89/125/159, bf16 channels-last
+    285/298/261; ``benchmarks/README.md``), 256 elsewhere (GPU: not re-measured)."""
+    return 128 if torch.device(device).type == "cpu" else 256
+
+
 @torch.no_grad()
 def reconstruct(
     model: torch.nn.Module,
@@ -43,13 +50,14 @@ def reconstruct(
     acq: np.ndarray,
     tiler: GridTiler,
     device: torch.device | str = "cpu",
-    batch_size: int = 256,
+    batch_size: int | None = None,
     dtype: torch.dtype = torch.float32,
 ) -> Reconstruction:
     """Super-resolve one LR volume (X', Y', Z') acquired with ``acq`` (6,) to the HR grid.
 
     Puts ``model`` in eval mode and, on CPU, in channels-last (``channels_last_3d``) memory
-    format. ``dtype``: compute dtype of the model's forward (``torch.float32``, or ``torch.bfloat16``
+    format. ``batch_size``: tiles per forward, None for ``default_batch_size(device)``.
+    ``dtype``: compute dtype of the model's forward (``torch.float32``, or ``torch.bfloat16``
     under autocast); tiles and volume are float32 either way.
     """
     model.eval()
@@ -58,6 +66,7 @@ def reconstruct(
         # oneDNN's preferred layout: 1.5x faster convolutions on CPU, fp32 and bf16 alike
         # (benchmarks/bench_reconstruct.py). Changes the weights' strides, not their values.
         model.to(memory_format=torch.channels_last_3d)  # type: ignore[call-overload]
+    batch_size = batch_size or default_batch_size(device)
     lr_tiles = tiler.lr_patches(np.asarray(lr_volume, dtype=np.float32))
     active = active_tiles(lr_tiles)
     x = torch.from_numpy(lr_tiles[active]).to(device, non_blocking=True)
