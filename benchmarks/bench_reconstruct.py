@@ -85,6 +85,7 @@ def monai_reconstruct(model, lr: np.ndarray, acq: np.ndarray, tiler: GridTiler, 
             mode="constant",
             with_coord=True,
         )
+    assert isinstance(volume, torch.Tensor)
     return volume[0, 0].numpy(), tiles
 
 
@@ -123,18 +124,19 @@ def main() -> None:
             unet, moe = build_models(task, args.width, subj.params)
             unet.to(device)
             moe.to(device)
+            plain = copy.deepcopy(unet)  # default memory layout: what a MONAI user runs
             for stride in (int(s) for s in args.strides.split(",")):
-                run_case(task, stride, lr, acq, subj.hr_shape, unet, moe, auto, device, args)
+                run_case(task, stride, lr, acq, subj.hr_shape, unet, plain, moe, auto, device, args)
 
 
-def run_case(task, stride, lr, acq, hr_shape, unet, moe, auto, device, args) -> None:
+def run_case(task, stride, lr, acq, hr_shape, unet, plain, moe, auto, device, args) -> None:
     tiler = GridTiler(hr_shape, task, stride=stride)
     lr_tiles = tiler.lr_patches(lr)
     active = active_tiles(lr_tiles)
     x = torch.from_numpy(lr_tiles[active]).to(device)
     a = torch.as_tensor(acq, dtype=torch.float32, device=device).reshape(1, -1)
-    plain = copy.deepcopy(unet)  # default memory layout: what a MONAI user runs
     reconstruct(unet, lr, acq, tiler, device)  # puts unet in reconstruct's layout
+    assert plain.encoder.block2.main[0][0].weight.is_contiguous()  # plain: the default layout
 
     def bare(model) -> None:
         with torch.no_grad():
