@@ -63,7 +63,7 @@ def reconstruct(
     model.eval()
     device = torch.device(device)
     if device.type == "cpu":
-        # oneDNN's preferred layout: 1.5x faster convolutions on CPU, fp32 and bf16 alike
+        # oneDNN's preferred layout: 1.3-1.6x faster on CPU, fp32 and bf16 alike
         # (benchmarks/bench_reconstruct.py). Changes the weights' strides, not their values.
         model.to(memory_format=torch.channels_last_3d)  # type: ignore[call-overload]
     batch_size = batch_size or default_batch_size(device)

@@ -10,8 +10,9 @@ bf16 arithmetic and fp32 elsewhere:
 - CUDA: ``torch.cuda.is_bf16_supported()`` (compute capability 8.0 and newer: A100, H100, ...).
 - anything else (MPS, ...): fp32.
 
-On this project's 2-core AMX/AVX512-BF16 CPU the quick-width U-Net trains 2.9x and infers 3.8x
-faster in bf16 (issue 10; ``benchmarks/bench_precision.py`` re-measures it).
+On this project's 2-core CPU (AVX512-BF16, no AMX) the quick-width U-Net trains 1.3-1.4x and
+infers 1.1-1.4x faster in bf16, 2.0-2.2x and 1.6-1.8x together with channels-last memory format
+(``benchmarks/bench_precision.py``, ``benchmarks/README.md``).
 """
 
 from __future__ import annotations
